@@ -1,0 +1,1 @@
+"""The `t2t` command line: one module per subcommand, each with `register(subparsers)`."""

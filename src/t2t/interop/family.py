@@ -1,0 +1,88 @@
+"""What interop needs to know about one HF model family, gathered in one record."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from t2t.config import ModelConfig
+from t2t.errors import CheckpointError
+from t2t.interop.rules import Rule
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_types: tuple[str, ...]
+    architecture: str  # the transformers class written into config.json on save
+    config_from_hf: Callable[[dict[str, Any]], ModelConfig]
+    config_to_hf: Callable[[ModelConfig], dict[str, Any]]
+    rules: Callable[[ModelConfig], list[Rule]]
+    prefix: str = ""  # HF's base-model prefix ("bert.", "transformer.", "model.") for headless classes
+    base_markers: tuple[str, ...] = ()  # key starts that show a headless checkpoint missing the prefix
+    ignored: tuple[str, ...] = field(default=())  # regexes of HF keys that carry nothing new (tied copies)
+
+    def normalize(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Add the base-model prefix that headless classes (BertModel, GPT2Model) leave out, and rename
+        the legacy gamma/beta of old TF-converted LayerNorms."""
+        out = {}
+        for key, value in state.items():
+            if self.prefix and key.startswith(self.base_markers):
+                key = self.prefix + key
+            key = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", key)
+            key = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key)
+            out[key] = value
+        return out
+
+    def is_ignored(self, key: str) -> bool:
+        return any(re.search(pattern, key) for pattern in self.ignored)
+
+
+def require(hf: dict[str, Any], key: str, family: str) -> Any:
+    if key not in hf or hf[key] is None:
+        raise CheckpointError(f"config.json of this {family} checkpoint has no {key!r}")
+    return hf[key]
+
+
+def unsupported(hf: dict[str, Any], family: str, checks: dict[str, Any]) -> None:
+    """Refuse HF options that t2t's blocks do not implement, naming the option."""
+    for key, allowed in checks.items():
+        if key in hf and hf[key] not in (allowed if isinstance(allowed, tuple) else (allowed,)):
+            raise CheckpointError(f"{family} checkpoint uses {key}={hf[key]!r}, which t2t does not support")
+
+
+def first_id(value: Any) -> int | None:
+    """HF ids may be an int, a list (several EOS ids) or None; t2t keeps one."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def special_ids(hf: dict[str, Any], defaults: dict[str, int | None]) -> dict[str, int | None]:
+    """pad/eos/bos/decoder-start ids from an HF config; ids outside the vocabulary (which transformers
+    only warns about) are dropped with a warning, the pad id falling back to 0."""
+    vocab = hf.get("vocab_size", 0)
+    out: dict[str, int | None] = {}
+    for ours, theirs in (
+        ("pad_id", "pad_token_id"),
+        ("eos_id", "eos_token_id"),
+        ("bos_id", "bos_token_id"),
+        ("decoder_start_id", "decoder_start_token_id"),
+    ):
+        if ours not in defaults:
+            continue
+        value = first_id(hf.get(theirs, defaults[ours]))
+        if value is not None and not 0 <= value < vocab:
+            warnings.warn(
+                f"config.json: {theirs}={value} is outside the vocabulary of {vocab}; ignored", stacklevel=3
+            )
+            value = None
+        out[ours] = value
+    if "pad_id" in out and out["pad_id"] is None:
+        out["pad_id"] = out.get("eos_id") if out.get("eos_id") is not None else 0
+    return out

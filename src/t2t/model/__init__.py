@@ -1,0 +1,1 @@
+"""The model: one set of blocks (norms, attention, feed-forward, positions) and the three architectures."""

@@ -1,0 +1,30 @@
+"""Token-level cross-entropy as the models and the trainer compute it (labels of -100 are ignored)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+def token_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Cross-entropy over [..., vocab] logits in fp32; `mean` averages over the non-ignored tokens."""
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        labels.reshape(-1).to(logits.device),
+        ignore_index=IGNORE_INDEX,
+        reduction=reduction,
+        label_smoothing=label_smoothing,
+    )
+
+
+def shift_for_next_token(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder-only LMs predict token t+1 at position t: drop the last logit and the first label."""
+    return logits[:, :-1], labels[:, 1:]
