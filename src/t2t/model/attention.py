@@ -14,6 +14,7 @@ from torch import nn
 
 from t2t.config import ModelConfig
 from t2t.model.cache import LayerCache
+from t2t.model.dropout import dropout
 from t2t.model.positions import apply_rotary
 
 
@@ -76,15 +77,48 @@ class Attention(nn.Module):
                 q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
             if cache is not None:
                 k, v = cache.append(k, v)
-        out = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            dropout_p=self.dropout_p if self.training else 0.0,
-            is_causal=causal and mask is None,
-            scale=self.scale,
-            enable_gqa=self.kv_heads != self.n_heads,
-        )
+        dropout_p = self.dropout_p if self.training else 0.0
+        if torch.is_grad_enabled() and (dropout_p > 0 or (mask is not None and mask.requires_grad)):
+            out = self._explicit_attention(q, k, v, mask, causal, dropout_p)
+        else:
+            out = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=mask,
+                is_causal=causal and mask is None,
+                scale=self.scale,
+                enable_gqa=self.kv_heads != self.n_heads,
+            )
         b, _, t, _ = out.shape
         return self.out(out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
+
+    def _explicit_attention(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None,
+        causal: bool,
+        dropout_p: float,
+    ) -> torch.Tensor:
+        """softmax(q k^T * scale + mask) v, written out for training on CPU.
+
+        SDPA falls back to its slower math kernel when the mask needs a gradient (T5's learned position
+        bias) or when attention dropout is on; written out, the same computation is ~30% faster there
+        and can use the cheap dropout.
+        """
+        if self.kv_heads != self.n_heads:
+            group = self.n_heads // self.kv_heads
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        if self.scale != 1.0:
+            q = q * self.scale
+        scores = q @ k.transpose(-1, -2)
+        if mask is not None:
+            scores = scores + mask
+        elif causal:
+            t, s = scores.shape[-2:]
+            future = torch.ones(t, s, dtype=torch.bool, device=q.device).triu(s - t + 1)
+            scores = scores.masked_fill(future, torch.finfo(scores.dtype).min)
+        probs = torch.softmax(scores.float(), dim=-1).to(v.dtype)
+        return dropout(probs, dropout_p, True) @ v

@@ -11,6 +11,7 @@ from torch import nn
 
 from t2t.config import ModelConfig
 from t2t.model.activations import activation
+from t2t.model.dropout import Dropout
 
 
 class FeedForward(nn.Module):
@@ -21,7 +22,7 @@ class FeedForward(nn.Module):
         self.up = nn.Linear(config.d_model, config.d_ff * (2 if self.gated else 1), bias=config.bias)
         self.down = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
         self.act = activation(config.activation)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.up(x)

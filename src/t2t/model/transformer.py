@@ -16,6 +16,7 @@ from t2t.config import ModelConfig
 from t2t.errors import T2TError
 from t2t.model.attention import Attention
 from t2t.model.cache import KVCache, LayerCache
+from t2t.model.dropout import Dropout
 from t2t.model.feedforward import FeedForward
 from t2t.model.masks import additive_mask, allowed_keys, compute_dtype
 from t2t.model.norms import make_norm
@@ -43,7 +44,7 @@ class Block(nn.Module):
         self.cross_norm = make_norm(config) if cross else None
         self.ffn = FeedForward(config)
         self.ffn_norm = make_norm(config)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, ctx: StackContext, cache: LayerCache | None = None) -> torch.Tensor:
         pre = self.pre_norm
@@ -83,7 +84,7 @@ class Stack(nn.Module):
         self.embed_norm = None if pre else make_norm(config)
         self.layers = nn.ModuleList(Block(config, cross=cross) for _ in range(n_layers))
         self.final_norm = make_norm(config) if pre else None
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def new_cache(self, capacity: int = 0) -> KVCache:
         return KVCache(len(self.layers), capacity)
