@@ -5,9 +5,10 @@ import itertools
 import pytest
 import torch
 
-from helpers import padded_batch
 from t2t import ModelConfig, build_model
 from t2t.config import ARCHS, FFNS, NORM_POSITIONS, NORMS, POSITIONS
+
+from helpers import padded_batch
 
 GRID = list(itertools.product(ARCHS, NORMS, NORM_POSITIONS, POSITIONS, FFNS))
 

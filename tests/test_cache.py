@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from helpers import padded_batch
 from t2t import ModelConfig, build_model
 from t2t.config import POSITIONS
+
+from helpers import padded_batch
 
 
 def config(arch: str, position: str, kv_heads: int) -> ModelConfig:

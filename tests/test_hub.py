@@ -6,9 +6,10 @@ import pytest
 import torch
 
 import t2t
+from t2t import CheckpointError, build_model, preset
+
 from helpers import padded_batch
 from hf_reference import reference
-from t2t import CheckpointError, build_model, preset
 
 
 def same_outputs(a, b, ids) -> bool:

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import t2t
+from t2t.model.positions import relative_position_bucket
+
 from helpers import padded_batch
 from hf_reference import REFERENCES, reference
-from t2t.model.positions import relative_position_bucket
 
 LOGITS_ATOL = 1e-4
 LOSS_ATOL = 1e-5
@@ -132,11 +133,11 @@ def test_preset_parameter_counts_equal_transformers(preset_name, hf_class, hf_co
     import transformers
 
     from t2t.interop.hf import family_for_config
-    from t2t.model.models import MODEL_CLASSES
+    from t2t.model.build import model_class
 
     cfg = t2t.preset(preset_name)
     with torch.device("meta"):
-        ours = MODEL_CLASSES[cfg.arch](cfg)
+        ours = model_class(cfg)(cfg)
     family = family_for_config(cfg)
     assert family is not None
     config_cls = getattr(transformers, hf_class).config_class

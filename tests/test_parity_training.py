@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import t2t
-from helpers import padded_batch
-from hf_reference import reference
 from t2t.interop.hf import family_for_config
 from t2t.interop.rules import t2t_to_hf
+
+from helpers import padded_batch
+from hf_reference import reference
 
 
 @pytest.mark.parametrize("name", ["t5", "t5-v1_1", "gpt2", "llama-gqa", "bert-pretraining"])

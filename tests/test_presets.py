@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from t2t import build_model, preset
-from t2t.model.models import MODEL_CLASSES
+from t2t.model.build import model_class
 
 
 def count(name: str) -> int:
     cfg = preset(name)
     with torch.device("meta"):
-        model = MODEL_CLASSES[cfg.arch](cfg)
+        model = model_class(cfg)(cfg)
     return model.num_parameters()
 
 

@@ -2,7 +2,8 @@
 
 from t2t.config import ModelConfig
 from t2t.errors import CheckpointError, ConfigError, DataError, T2TError
-from t2t.model.models import DecoderLM, EncoderDecoderLM, EncoderModel, T2TModel, build_model
+from t2t.model.build import build_model
+from t2t.model.models import DecoderLM, EncoderDecoderLM, EncoderModel, T2TModel
 from t2t.presets import preset, preset_names
 
 __version__ = "0.1.0"

@@ -18,6 +18,19 @@ NORM_POSITIONS = ("pre", "post")
 POSITIONS = ("t5-relative", "learned", "sinusoidal", "rope")
 FFNS = ("relu", "gelu", "gelu_new", "silu", "gated-gelu", "swiglu")
 INITS = ("t5", "normal")
+# Output heads each architecture can carry; the first is its default (language modelling / pre-training).
+HEADS = {
+    "encoder-decoder": ("lm",),
+    "encoder": (
+        "pretraining",
+        "classification",
+        "regression",
+        "token-classification",
+        "span-qa",
+        "multiple-choice",
+    ),
+    "decoder": ("lm", "classification", "regression", "similarity", "multiple-choice"),
+}
 
 # The activation inside each feed-forward variant; the gated ones multiply it by a second projection.
 FFN_ACTIVATION = {
@@ -65,6 +78,12 @@ class ModelConfig(StrictConfig):
     decoder_start_id: int | None = 0
     init: str = "normal"  # "t5": T5's fan-in scaled init; "normal": N(0, init_std) as BERT / GPT-2 / Llama
     init_std: float = 0.02
+    # Fine-tuning heads (BERT's task heads; GPT's linear head on the extract token).
+    head: str | None = None  # None: the arch's default, "lm" (or "pretraining" for an encoder)
+    num_labels: int = 2
+    label_names: list[str] | None = None
+    classifier_dropout: float | None = None  # None: same as dropout
+    lm_loss_weight: float = 0.5  # GPT fine-tuning: weight of the auxiliary language-modelling loss
 
     def validate(self) -> None:
         check_choice("arch", self.arch, ARCHS)
@@ -84,7 +103,7 @@ class ModelConfig(StrictConfig):
         check_range("init_std", self.init_std, 0.0)
         check_range("type_vocab_size", self.type_vocab_size, 0)
         self._validate_layers()
-        self._validate_heads()
+        self._validate_attention_heads()
         self._validate_positions()
         for name in ("pad_id", "eos_id", "bos_id", "decoder_start_id"):
             value = getattr(self, name)
@@ -94,6 +113,7 @@ class ModelConfig(StrictConfig):
             raise ConfigError(
                 "scale_tied_logits=True needs tie_embeddings=True (T5 scales only a tied LM head)"
             )
+        self._validate_head()
 
     def _validate_layers(self) -> None:
         enc, dec = self.n_encoder_layers, self.n_decoder_layers
@@ -114,7 +134,25 @@ class ModelConfig(StrictConfig):
                 f"arch='decoder' needs n_decoder_layers >= 1 and n_encoder_layers=0, got {dec}, {enc}"
             )
 
-    def _validate_heads(self) -> None:
+    def _validate_head(self) -> None:
+        if self.head is not None and self.head not in HEADS[self.arch]:
+            raise ConfigError(
+                f"head={self.head!r} is not one of {', '.join(HEADS[self.arch])} (for arch={self.arch!r})"
+            )
+        check_range("num_labels", self.num_labels, 1)
+        check_range("lm_loss_weight", self.lm_loss_weight, 0.0)
+        if self.classifier_dropout is not None:
+            check_range("classifier_dropout", self.classifier_dropout, 0.0, 0.999)
+        if self.label_names is not None and len(self.label_names) != self.num_labels:
+            raise ConfigError(
+                f"label_names has {len(self.label_names)} names but num_labels={self.num_labels}"
+            )
+        if self.task_head in ("regression",) and self.num_labels != 1:
+            raise ConfigError(
+                f"head='regression' predicts one value: set num_labels=1 (got {self.num_labels})"
+            )
+
+    def _validate_attention_heads(self) -> None:
         if self.n_kv_heads is not None:
             check_range("n_kv_heads", self.n_kv_heads, 1)
             if self.n_heads % self.n_kv_heads:
@@ -166,6 +204,15 @@ class ModelConfig(StrictConfig):
         return self.dropout if self.attention_dropout is None else self.attention_dropout
 
     @property
+    def task_head(self) -> str:
+        """The head actually used: `head`, or the arch's default."""
+        return self.head or HEADS[self.arch][0]
+
+    @property
+    def head_dropout(self) -> float:
+        return self.dropout if self.classifier_dropout is None else self.classifier_dropout
+
+    @property
     def has_encoder(self) -> bool:
         return self.arch in ("encoder-decoder", "encoder")
 
@@ -174,4 +221,4 @@ class ModelConfig(StrictConfig):
         return self.arch in ("encoder-decoder", "decoder")
 
 
-__all__ = ["ARCHS", "FFNS", "NORMS", "NORM_POSITIONS", "POSITIONS", "ModelConfig"]
+__all__ = ["ARCHS", "FFNS", "HEADS", "NORMS", "NORM_POSITIONS", "POSITIONS", "ModelConfig"]

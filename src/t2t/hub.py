@@ -23,7 +23,8 @@ from t2t.interop.hf import (
     read_state_dict,
     save_hf,
 )
-from t2t.model.models import MODEL_CLASSES, T2TModel
+from t2t.model.build import model_class
+from t2t.model.models import T2TModel
 from t2t.utils.io import atomic_write_with
 
 T2T_CONFIG = "t2t_config.json"
@@ -76,7 +77,7 @@ def from_pretrained(
         cfg, state, missing = convert_from_hf(hf_config, read_state_dict(directory), where=str(directory))
     else:
         raise CheckpointError(f"{directory}: neither {T2T_CONFIG} nor config.json; not a model checkpoint")
-    model = MODEL_CLASSES[cfg.arch](cfg)
+    model = model_class(cfg)(cfg)
     model.init_weights()  # fills any head the checkpoint lacks (e.g. the NSP head of a BertForMaskedLM)
     result = model.load_state_dict(state, strict=False)
     absent = [k for k in result.missing_keys if k not in missing]

@@ -1,12 +1,22 @@
-"""BERT (BertForPreTraining, BertForMaskedLM, BertModel)."""
+"""BERT: BertForPreTraining / BertForMaskedLM / BertModel, and the fine-tuning classes
+BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering, BertForMultipleChoice."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from t2t.config import ModelConfig
-from t2t.interop.family import Family, require, special_ids, unsupported
+from t2t.interop.family import Family, head_from_hf, head_to_hf, require, special_ids, unsupported
 from t2t.interop.rules import Rule
+
+_HEAD_CLASSES = {
+    "pretraining": "BertForPreTraining",
+    "classification": "BertForSequenceClassification",
+    "regression": "BertForSequenceClassification",
+    "token-classification": "BertForTokenClassification",
+    "span-qa": "BertForQuestionAnswering",
+    "multiple-choice": "BertForMultipleChoice",
+}
 
 _ACTS = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_new", "silu": "silu"}
 
@@ -39,12 +49,14 @@ def config_from_hf(hf: dict[str, Any]) -> ModelConfig:
         bos_id=None,
         decoder_start_id=None,
         init_std=hf.get("initializer_range", 0.02),
+        classifier_dropout=hf.get("classifier_dropout"),
+        **head_from_hf(hf, _HEAD_CLASSES, default="pretraining"),
     )
 
 
 def config_to_hf(cfg: ModelConfig) -> dict[str, Any]:
     return {
-        "architectures": ["BertForPreTraining"],
+        **head_to_hf(cfg, _HEAD_CLASSES),
         "model_type": "bert",
         "vocab_size": cfg.vocab_size,
         "hidden_size": cfg.d_model,
@@ -61,6 +73,7 @@ def config_to_hf(cfg: ModelConfig) -> dict[str, Any]:
         "pad_token_id": cfg.pad_id,
         "position_embedding_type": "absolute",
         "tie_word_embeddings": True,
+        "classifier_dropout": cfg.classifier_dropout,
     }
 
 
@@ -85,18 +98,31 @@ def rules(cfg: ModelConfig) -> list[Rule]:
         *_linear(f"{layer}.ffn.up", (f"{hf}.intermediate.dense",), "encoder"),
         *_linear(f"{layer}.ffn.down", (f"{hf}.output.dense",), "encoder"),
         *_linear(f"{layer}.ffn_norm", (f"{hf}.output.LayerNorm",), "encoder"),
-        *_linear("pooler.dense", ("bert.pooler.dense",), optional=True),
-        *_linear("mlm.dense", ("cls.predictions.transform.dense",), optional=True),
-        *_linear("mlm.norm", ("cls.predictions.transform.LayerNorm",), optional=True),
-        Rule("mlm.bias", ("cls.predictions.bias",), optional=True),
-        *_linear("nsp", ("cls.seq_relationship",), optional=True),
+        *_head_rules(cfg.task_head),
     ]
+
+
+def _head_rules(head: str) -> list[Rule]:
+    if head == "pretraining":  # headless BertModel / BertForMaskedLM checkpoints lack some of these
+        return [
+            *_linear("pooler.dense", ("bert.pooler.dense",), optional=True),
+            *_linear("mlm.dense", ("cls.predictions.transform.dense",), optional=True),
+            *_linear("mlm.norm", ("cls.predictions.transform.LayerNorm",), optional=True),
+            Rule("mlm.bias", ("cls.predictions.bias",), optional=True),
+            *_linear("nsp", ("cls.seq_relationship",), optional=True),
+        ]
+    pooler = (
+        _linear("pooler.dense", ("bert.pooler.dense",))
+        if head in ("classification", "regression", "multiple-choice")
+        else []
+    )
+    return [*pooler, *_linear("classifier", ("qa_outputs" if head == "span-qa" else "classifier",))]
 
 
 FAMILY = Family(
     name="bert",
     model_types=("bert",),
-    architecture="BertForPreTraining",
+    architecture="BertForPreTraining (or a BERT fine-tuning class)",
     config_from_hf=config_from_hf,
     config_to_hf=config_to_hf,
     rules=rules,

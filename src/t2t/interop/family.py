@@ -86,3 +86,34 @@ def special_ids(hf: dict[str, Any], defaults: dict[str, int | None]) -> dict[str
     if "pad_id" in out and out["pad_id"] is None:
         out["pad_id"] = out.get("eos_id") if out.get("eos_id") is not None else 0
     return out
+
+
+def head_from_hf(hf: dict[str, Any], classes: dict[str, str], default: str) -> dict[str, Any]:
+    """head / num_labels / label_names from an HF config's architectures, problem_type and id2label."""
+    name = (hf.get("architectures") or [""])[0]
+    heads = [head for head, cls in classes.items() if cls == name]
+    head = heads[0] if heads else default
+    id2label = hf.get("id2label") or {}
+    num_labels = len(id2label) or hf.get("num_labels", 2)
+    if head == "classification" and (hf.get("problem_type") == "regression" or num_labels == 1):
+        head = "regression"
+    names = [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(num_labels)]
+    custom = names != [f"LABEL_{i}" for i in range(num_labels)]
+    return {
+        "head": None if head == default else head,
+        "num_labels": num_labels,
+        "label_names": names if custom else None,
+    }
+
+
+def head_to_hf(cfg: Any, classes: dict[str, str]) -> dict[str, Any]:
+    head = cfg.task_head
+    names = cfg.label_names or [f"LABEL_{i}" for i in range(cfg.num_labels)]
+    out: dict[str, Any] = {
+        "architectures": [classes[head]],
+        "id2label": {str(i): name for i, name in enumerate(names)},
+        "label2id": {name: i for i, name in enumerate(names)},
+    }
+    if head in ("classification", "regression"):
+        out["problem_type"] = "regression" if head == "regression" else "single_label_classification"
+    return out

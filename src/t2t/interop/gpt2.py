@@ -1,13 +1,16 @@
-"""GPT-2 (GPT2LMHeadModel, GPT2Model). Its Conv1D layers store weights as [in, out]: transposed here."""
+"""GPT-2 (GPT2LMHeadModel, GPT2Model, and GPT2DoubleHeadsModel for multiple choice).
+Its Conv1D layers store weights as [in, out]: transposed here."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from t2t.config import ModelConfig
-from t2t.interop.family import Family, require, special_ids, unsupported
+from t2t.errors import CheckpointError
+from t2t.interop.family import Family, head_from_hf, head_to_hf, require, special_ids, unsupported
 from t2t.interop.rules import Rule
 
+_HEAD_CLASSES = {"lm": "GPT2LMHeadModel", "multiple-choice": "GPT2DoubleHeadsModel"}
 _ACTS = {
     "gelu_new": "gelu_new",
     "gelu": "gelu",
@@ -29,6 +32,13 @@ def config_from_hf(hf: dict[str, Any]) -> ModelConfig:
         },
     )
     d_model = require(hf, "n_embd", "GPT-2")
+    head = head_from_hf(hf, _HEAD_CLASSES, default="lm")
+    if head["head"] == "multiple-choice":
+        # GPT2DoubleHeadsModel's summary: the hidden state at the extract token, one linear unit, no activation.
+        unsupported(
+            hf, "GPT-2", {"summary_type": "cls_index", "summary_use_proj": True, "summary_activation": None}
+        )
+        head.update(num_labels=1, label_names=None)
     return ModelConfig(
         arch="decoder",
         vocab_size=require(hf, "vocab_size", "GPT-2"),
@@ -50,12 +60,26 @@ def config_from_hf(hf: dict[str, Any]) -> ModelConfig:
         **special_ids(hf, {"pad_id": None, "eos_id": 50256, "bos_id": 50256}),
         decoder_start_id=None,
         init_std=hf.get("initializer_range", 0.02),
+        classifier_dropout=hf.get("summary_first_dropout") if head["head"] else None,
+        **head,
     )
 
 
 def config_to_hf(cfg: ModelConfig) -> dict[str, Any]:
+    if cfg.task_head not in _HEAD_CLASSES:
+        raise CheckpointError(f"GPT-2 with head={cfg.task_head!r} has no transformers class")
+    extra: dict[str, Any] = {}
+    if cfg.task_head == "multiple-choice":
+        extra = {
+            "summary_type": "cls_index",
+            "summary_use_proj": True,
+            "summary_proj_to_labels": True,
+            "summary_activation": None,
+            "summary_first_dropout": cfg.head_dropout,
+        }
     return {
-        "architectures": ["GPT2LMHeadModel"],
+        **head_to_hf(cfg, _HEAD_CLASSES),
+        **extra,
         "model_type": "gpt2",
         "vocab_size": cfg.vocab_size,
         "n_positions": cfg.max_positions,
@@ -103,6 +127,11 @@ def rules(cfg: ModelConfig) -> list[Rule]:
     ]
     if not cfg.tie_embeddings:
         out.append(Rule("lm_head.weight", ("lm_head.weight",)))
+    if cfg.task_head == "multiple-choice":
+        out += [
+            Rule("classifier.weight", ("multiple_choice_head.summary.weight",)),
+            Rule("classifier.bias", ("multiple_choice_head.summary.bias",)),
+        ]
     return out
 
 

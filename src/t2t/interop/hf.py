@@ -19,7 +19,7 @@ from t2t.utils.io import atomic_write_text, atomic_write_with
 FAMILIES: tuple[Family, ...] = (t5.FAMILY, bert.FAMILY, gpt2.FAMILY, llama.FAMILY)
 
 # Fields that do not change what a saved model computes, so they need not survive a round trip.
-_NOT_SAVED = ("init", "init_std", "dropout", "attention_dropout")
+_NOT_SAVED = ("init", "init_std", "dropout", "attention_dropout", "classifier_dropout", "lm_loss_weight")
 
 
 def family_for_model_type(model_type: str) -> Family:

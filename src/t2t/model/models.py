@@ -43,10 +43,10 @@ class T2TModel(nn.Module):
 
     @staticmethod
     def from_config(config: ModelConfig) -> T2TModel:
-        """Build a freshly initialised model of the class that config.arch names."""
-        model = MODEL_CLASSES[config.arch](config)
-        model.init_weights()
-        return model
+        """Build a freshly initialised model of the class that config.arch and config.head name."""
+        from t2t.model.build import build_model
+
+        return build_model(config)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameters counted once each (a tied LM head shares the embedding), as HF counts them."""
@@ -273,14 +273,3 @@ class DecoderLM(T2TModel):
         logits = self._vocab_logits(hidden, self.lm_head)
         loss = token_cross_entropy(*shift_for_next_token(logits, labels)) if labels is not None else None
         return ModelOutput(logits=logits, loss=loss, last_hidden_state=hidden, cache=cache)
-
-
-MODEL_CLASSES: dict[str, type[T2TModel]] = {
-    "encoder-decoder": EncoderDecoderLM,
-    "encoder": EncoderModel,
-    "decoder": DecoderLM,
-}
-
-
-def build_model(config: ModelConfig) -> T2TModel:
-    return T2TModel.from_config(config)

@@ -17,4 +17,6 @@ class ModelOutput:
     encoder_last_hidden_state: torch.Tensor | None = None
     pooled_output: torch.Tensor | None = None
     nsp_logits: torch.Tensor | None = None  # BERT's next-sentence prediction (0: is next, 1: random)
+    start_logits: torch.Tensor | None = None  # span QA: answer start / end scores per token
+    end_logits: torch.Tensor | None = None
     cache: KVCache | None = None
