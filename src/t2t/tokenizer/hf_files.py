@@ -1,0 +1,340 @@
+"""Tokenizer directories in Hugging Face's layout: what t2t reads and writes.
+
+A tokenizer shares its directory with the model (config.json / t2t_config.json / model.safetensors), so
+only these names are used: tokenizer.json, tokenizer_config.json, special_tokens_map.json, and the
+kind's vocabulary file(s): spiece.model (T5), vocab.txt (BERT), vocab.json + merges.txt (GPT-2).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from tokenizers import AddedToken, models
+from tokenizers import Tokenizer as Backend
+
+from t2t.errors import CheckpointError
+from t2t.tokenizer.builders import (
+    assemble,
+    bpe_model,
+    options_for,
+    sentinels,
+    unigram_model,
+    wordpiece_model,
+)
+from t2t.tokenizer.core import Tokenizer
+from t2t.tokenizer.specials import (
+    BPE,
+    DEFAULT_SPECIALS,
+    KIND_OF_HF_CLASS,
+    SENTENCEPIECE,
+    WORDPIECE,
+    SpecialTokens,
+)
+from t2t.utils.io import atomic_write_text, atomic_write_with
+
+TOKENIZER_JSON = "tokenizer.json"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP = "special_tokens_map.json"
+SPIECE = "spiece.model"
+VOCAB_TXT = "vocab.txt"
+VOCAB_JSON = "vocab.json"
+MERGES = "merges.txt"
+VOCAB_FILES = {SENTENCEPIECE: (SPIECE,), WORDPIECE: (VOCAB_TXT,), BPE: (VOCAB_JSON, MERGES)}
+TOKENIZER_FILES = (
+    TOKENIZER_JSON,
+    TOKENIZER_CONFIG,
+    SPECIAL_TOKENS_MAP,
+    SPIECE,
+    VOCAB_TXT,
+    VOCAB_JSON,
+    MERGES,
+)
+MODEL_KIND = {"Unigram": SENTENCEPIECE, "WordPiece": WORDPIECE, "BPE": BPE}
+# Keys of a loaded tokenizer_config.json that describe where it was loaded from, not the tokenizer.
+_VOLATILE_KEYS = {
+    "name_or_path",
+    "tokenizer_file",
+    "vocab_file",
+    "merges_file",
+    "special_tokens_map_file",
+    "is_local",
+    "local_files_only",
+    "added_tokens_decoder",
+    "extra_special_tokens",
+    "additional_special_tokens",
+    "backend",
+}
+
+
+# ---- loading ------------------------------------------------------------------------------------------
+def load_directory(name_or_path: str | Path) -> Tokenizer:
+    directory = _resolve(name_or_path)
+    config = _read_json(directory / TOKENIZER_CONFIG) if (directory / TOKENIZER_CONFIG).is_file() else {}
+    hf_class = str(config.get("tokenizer_class") or "").removesuffix("Fast")
+    kind = KIND_OF_HF_CLASS.get(hf_class)
+    if (directory / TOKENIZER_JSON).is_file():
+        return _from_tokenizer_json(directory / TOKENIZER_JSON, config, hf_class, kind)
+    if hf_class and kind is None:
+        raise CheckpointError(
+            f"{directory}: tokenizer_class {hf_class} without {TOKENIZER_JSON} is not supported (t2t rebuilds "
+            f"T5, BERT and GPT-2 from vocabulary files); save it with transformers' save_pretrained, "
+            f"which writes {TOKENIZER_JSON}"
+        )
+    if (directory / SPIECE).is_file() and kind in (None, SENTENCEPIECE):
+        return _from_spiece(directory / SPIECE, config)
+    if (directory / VOCAB_TXT).is_file() and kind in (None, WORDPIECE):
+        return _from_vocab_txt(directory / VOCAB_TXT, config)
+    if (directory / VOCAB_JSON).is_file() and (directory / MERGES).is_file() and kind in (None, BPE):
+        return _from_bpe_files(directory / VOCAB_JSON, directory / MERGES, config)
+    raise CheckpointError(
+        f"{directory}: no tokenizer files ({TOKENIZER_JSON}, {SPIECE}, {VOCAB_TXT} or {VOCAB_JSON} + "
+        f"{MERGES}); train one with `t2t tokenizer train` or copy the model's tokenizer files here"
+    )
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_file():
+        raise CheckpointError(f"{path} is a file; pass the directory that holds the tokenizer files")
+    from t2t.hub import resolve  # a hub name: downloaded, or found in the cache when offline
+
+    return resolve(name_or_path)
+
+
+def _from_tokenizer_json(path: Path, config: dict, hf_class: str, kind: str | None) -> Tokenizer:
+    raw = _read_json(path)
+    try:
+        backend = Backend.from_str(json.dumps(raw))
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a tokenizers file ({_first_line(err)})") from None
+    model_type = str(raw.get("model", {}).get("type", type(backend.model).__name__))
+    model_kind = MODEL_KIND.get(model_type)
+    if model_kind is None:
+        raise CheckpointError(
+            f"{path}: a {model_type} model is not supported; t2t reads Unigram, WordPiece and BPE tokenizers"
+        )
+    extra = _config_extras(config)
+    if kind is None:
+        # Any other fast tokenizer: the pipeline stored in the file is used as it is, as transformers'
+        # PreTrainedTokenizerFast does; roles come from tokenizer_config.json or the kind's usual tokens.
+        default = DEFAULT_SPECIALS[model_kind] if not config else SpecialTokens()
+        specials = _present(SpecialTokens.from_hf(config, default), backend)
+        return Tokenizer(
+            backend, model_kind, specials, hf_class=hf_class or "PreTrainedTokenizerFast", extra_config=extra
+        )
+    if model_kind != kind:
+        raise CheckpointError(
+            f"{path}: tokenizer_class {hf_class} needs a {_model_name(kind)} model but the file holds "
+            f"{model_type}; fix tokenizer_class in {TOKENIZER_CONFIG}"
+        )
+    options = options_for(kind, config)
+    stored = None
+    if kind == BPE and not {"add_bos_token", "add_eos_token"} & config.keys():
+        stored = backend.post_processor
+    assemble(
+        backend,
+        kind,
+        SpecialTokens.from_hf(config, DEFAULT_SPECIALS[kind]),
+        options,
+        charsmap=_precompiled_charsmap(raw.get("normalizer")),
+        stored_post_processor=stored,
+    )
+    spm = (
+        (path.parent / SPIECE).read_bytes()
+        if kind == SENTENCEPIECE and (path.parent / SPIECE).is_file()
+        else None
+    )
+    return Tokenizer(
+        backend,
+        kind,
+        SpecialTokens.from_hf(config, DEFAULT_SPECIALS[kind]),
+        hf_class=hf_class,
+        options=options,
+        spm_model=spm,
+        extra_config=extra,
+    )
+
+
+def sentencepiece_tokenizer(model: bytes, config: dict[str, Any], where: str = SPIECE) -> Tokenizer:
+    """A T5 tokenizer from spiece.model bytes: its pieces, then the sentinels, as transformers builds it."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    try:
+        proto.ParseFromString(model)
+    except Exception as err:
+        raise CheckpointError(f"{where}: not a sentencepiece model ({_first_line(err)})") from None
+    if not proto.pieces:
+        raise CheckpointError(f"{where}: not a sentencepiece model (no pieces)")
+    if proto.trainer_spec.model_type not in (0, 1):  # 0 is proto2's default, unigram
+        raise CheckpointError(
+            f"{where}: a sentencepiece {proto.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)} "
+            "model; t2t reads unigram models as T5 uses them"
+        )
+    options = options_for(SENTENCEPIECE, config)
+    specials = SpecialTokens.from_hf(config, DEFAULT_SPECIALS[SENTENCEPIECE])
+    pieces = [(p.piece, p.score) for p in proto.pieces]
+    # control pieces (<pad>, </s>) are special tokens; user-defined pieces are added tokens that are not.
+    CONTROL, USER_DEFINED = 3, 4
+    extra = [
+        AddedToken(p.piece, normalized=False, special=p.type == CONTROL)
+        for p in proto.pieces
+        if p.type in (CONTROL, USER_DEFINED)
+    ]
+    backend = Backend(unigram_model(pieces, proto.trainer_spec.unk_id, options["extra_ids"]))
+    charsmap = proto.normalizer_spec.precompiled_charsmap or None
+    assemble(backend, SENTENCEPIECE, specials, options, charsmap=charsmap, extra_tokens=extra)
+    return Tokenizer(
+        backend,
+        SENTENCEPIECE,
+        specials,
+        options=options,
+        spm_model=model,
+        extra_config=_config_extras(config),
+    )
+
+
+def wordpiece_tokenizer(vocab: dict[str, int], config: dict[str, Any]) -> Tokenizer:
+    """A BERT tokenizer from its vocabulary (vocab.txt's lines, or a vocabulary just trained)."""
+    options = options_for(WORDPIECE, config)
+    specials = SpecialTokens.from_hf(config, DEFAULT_SPECIALS[WORDPIECE])
+    backend = Backend(wordpiece_model(vocab, specials.unk or "[UNK]"))
+    assemble(backend, WORDPIECE, specials, options)
+    return Tokenizer(backend, WORDPIECE, specials, options=options, extra_config=_config_extras(config))
+
+
+def bpe_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], config: dict[str, Any]) -> Tokenizer:
+    """A GPT-2 tokenizer from vocab.json and merges.txt (or a vocabulary just trained)."""
+    options = options_for(BPE, config)
+    specials = SpecialTokens.from_hf(config, DEFAULT_SPECIALS[BPE])
+    backend = Backend(bpe_model(vocab, merges))
+    assemble(backend, BPE, specials, options)
+    return Tokenizer(backend, BPE, specials, options=options, extra_config=_config_extras(config))
+
+
+def _from_spiece(path: Path, config: dict) -> Tokenizer:
+    return sentencepiece_tokenizer(path.read_bytes(), config, where=str(path))
+
+
+def _from_vocab_txt(path: Path, config: dict) -> Tokenizer:
+    try:
+        vocab = models.WordPiece.read_file(str(path))
+    except Exception as err:
+        raise CheckpointError(f"{path}: cannot read the WordPiece vocabulary ({_first_line(err)})") from None
+    return wordpiece_tokenizer(vocab, config)
+
+
+def _from_bpe_files(vocab_path: Path, merges_path: Path, config: dict) -> Tokenizer:
+    try:
+        vocab, merges = models.BPE.read_file(str(vocab_path), str(merges_path))
+    except Exception as err:
+        raise CheckpointError(
+            f"{vocab_path.parent}: cannot read {VOCAB_JSON} + {MERGES} ({_first_line(err)})"
+        ) from None
+    return bpe_tokenizer(vocab, merges, config)
+
+
+def _precompiled_charsmap(normalizer: dict | None) -> bytes | None:
+    """The sentencepiece normalisation table inside a tokenizer.json normaliser, which T5 keeps."""
+    if not normalizer:
+        return None
+    parts = normalizer.get("normalizers", []) if normalizer.get("type") == "Sequence" else [normalizer]
+    for part in parts:
+        if part and part.get("type") == "Precompiled" and part.get("precompiled_charsmap"):
+            return base64.b64decode(part["precompiled_charsmap"])
+    return None
+
+
+def _present(specials: SpecialTokens, backend: Backend) -> SpecialTokens:
+    """Drop roles whose token is not in the vocabulary (a role t2t cannot give an id to)."""
+    return SpecialTokens(**{role: t for role, t in specials.items() if backend.token_to_id(t) is not None})
+
+
+def _config_extras(config: dict[str, Any]) -> dict[str, Any]:
+    from t2t.tokenizer.builders import OPTION_DEFAULTS
+
+    owned = {"tokenizer_class", *(f"{r}_token" for r in ("pad", "eos", "bos", "unk", "cls", "sep", "mask"))}
+    owned |= {key for defaults in OPTION_DEFAULTS.values() for key in defaults}
+    return {k: v for k, v in config.items() if k not in owned and k not in _VOLATILE_KEYS}
+
+
+def _model_name(kind: str) -> str:
+    return {SENTENCEPIECE: "Unigram", WORDPIECE: "WordPiece", BPE: "BPE"}[kind]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: not readable JSON ({_first_line(err)})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: should hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+# ---- saving -------------------------------------------------------------------------------------------
+def save_directory(tokenizer: Tokenizer, directory: str | Path) -> list[Path]:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str | bytes] = {TOKENIZER_JSON: tokenizer.backend.to_str(pretty=True)}
+    known = KIND_OF_HF_CLASS.get(tokenizer.hf_class) == tokenizer.kind
+    if known:
+        files.update(_vocab_files(tokenizer))
+    files[TOKENIZER_CONFIG] = _dump(_tokenizer_config(tokenizer))
+    files[SPECIAL_TOKENS_MAP] = _dump(_special_tokens_map(tokenizer))
+    written = []
+    for name, content in files.items():
+        path = directory / name
+        if isinstance(content, bytes):
+            atomic_write_with(path, lambda tmp, data=content: tmp.write_bytes(data))
+        else:
+            atomic_write_text(path, content)
+        written.append(path)
+    for name in (SPIECE, VOCAB_TXT, VOCAB_JSON, MERGES, "added_tokens.json"):
+        stale = directory / name
+        if name not in files and stale.exists():  # another kind's file would contradict tokenizer.json
+            stale.unlink()
+    return written
+
+
+def _vocab_files(tokenizer: Tokenizer) -> dict[str, str | bytes]:
+    model_vocab = tokenizer.backend.get_vocab(with_added_tokens=False)
+    if tokenizer.kind == SENTENCEPIECE:
+        return {SPIECE: tokenizer.spm_model} if tokenizer.spm_model is not None else {}
+    if tokenizer.kind == WORDPIECE:
+        return {VOCAB_TXT: "".join(f"{token}\n" for token in sorted(model_vocab, key=model_vocab.get))}
+    merges = json.loads(tokenizer.backend.to_str())["model"]["merges"]
+    merges = [m.split(" ") if isinstance(m, str) else m for m in merges]
+    return {
+        VOCAB_JSON: json.dumps(dict(sorted(model_vocab.items(), key=lambda kv: kv[1])), ensure_ascii=False),
+        MERGES: "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges),
+    }
+
+
+def _tokenizer_config(tokenizer: Tokenizer) -> dict[str, Any]:
+    config = dict(tokenizer.extra_config)
+    config["tokenizer_class"] = tokenizer.hf_class
+    config.update(tokenizer.specials.to_hf())
+    config.update(tokenizer.options)
+    config.setdefault("clean_up_tokenization_spaces", False)
+    return config
+
+
+def _special_tokens_map(tokenizer: Tokenizer) -> dict[str, Any]:
+    out: dict[str, Any] = tokenizer.specials.to_hf()
+    if tokenizer.num_sentinels:
+        out["additional_special_tokens"] = sentinels(tokenizer.num_sentinels)
+    return out
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
