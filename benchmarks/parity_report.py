@@ -1,6 +1,6 @@
 """Print t2t's numerical distance from transformers for every supported family (the closing-note figures).
 
-    .venv/bin/python benchmarks/parity_report.py
+.venv/bin/python benchmarks/parity_report.py
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from helpers import padded_batch  # noqa: E402
-from hf_reference import REFERENCES, reference  # noqa: E402
+import t2t
 
-import t2t  # noqa: E402
+from helpers import padded_batch
+from hf_reference import REFERENCES, reference
 
 
 def main() -> None:
@@ -40,7 +40,9 @@ def main() -> None:
                 real = mask
             with torch.no_grad():
                 a, b = hf_model(**kwargs), model(**kwargs)
-            ref = a.logits if getattr(a, "logits", None) is not None else getattr(a, "prediction_logits", None)
+            ref = (
+                a.logits if getattr(a, "logits", None) is not None else getattr(a, "prediction_logits", None)
+            )
             ours = b.logits
             if ref is None:
                 ref, ours = a.last_hidden_state, b.last_hidden_state
