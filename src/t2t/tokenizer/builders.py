@@ -74,8 +74,7 @@ def assemble(
 
     extra_tokens: added tokens the source carries besides the named ones (sentencepiece control and
     user-defined pieces, tokens a user added); stored_post_processor: the one in a tokenizer.json, which
-    transformers keeps for GPT-2 when tokenizer_config.json does not mention add_bos_token / add_eos_token
-    (the caller decides and passes None otherwise).
+    transformers keeps for GPT-2 (add_bos_token / add_eos_token only count when there is no tokenizer.json).
     """
     tokens = list(extra_tokens)
     tokens += [_special(getattr(specials, role)) for role in _HF_ROLE_ORDER if getattr(specials, role)]

@@ -28,6 +28,7 @@ from t2t.tokenizer.core import Tokenizer
 from t2t.tokenizer.specials import (
     BPE,
     DEFAULT_SPECIALS,
+    HF_CLASS_OF_MODEL_TYPE,
     KIND_OF_HF_CLASS,
     SENTENCEPIECE,
     WORDPIECE,
@@ -73,7 +74,7 @@ _VOLATILE_KEYS = {
 def load_directory(name_or_path: str | Path) -> Tokenizer:
     directory = _resolve(name_or_path)
     config = _read_json(directory / TOKENIZER_CONFIG) if (directory / TOKENIZER_CONFIG).is_file() else {}
-    hf_class = str(config.get("tokenizer_class") or "").removesuffix("Fast")
+    hf_class = _hf_class(directory, config)
     kind = KIND_OF_HF_CLASS.get(hf_class)
     if (directory / TOKENIZER_JSON).is_file():
         return _from_tokenizer_json(directory / TOKENIZER_JSON, config, hf_class, kind)
@@ -103,7 +104,22 @@ def _resolve(name_or_path: str | Path) -> Path:
         raise CheckpointError(f"{path} is a file; pass the directory that holds the tokenizer files")
     from t2t.hub import resolve  # a hub name: downloaded, or found in the cache when offline
 
-    return resolve(name_or_path)
+    try:
+        return resolve(name_or_path)
+    except CheckpointError:
+        raise CheckpointError(
+            f"{name_or_path}: no such directory, nor a hub name that could be fetched; pass a directory "
+            f"with tokenizer files ({TOKENIZER_JSON}, {SPIECE}, {VOCAB_TXT} or {VOCAB_JSON} + {MERGES})"
+        ) from None
+
+
+def _hf_class(directory: Path, config: dict[str, Any]) -> str:
+    """The transformers class AutoTokenizer would pick: tokenizer_config.json's, else by model type."""
+    name = config.get("tokenizer_class")
+    if not name and (directory / "config.json").is_file():
+        model_type = _read_json(directory / "config.json").get("model_type")
+        name = HF_CLASS_OF_MODEL_TYPE.get(str(model_type), "")
+    return str(name or "").removesuffix("Fast")
 
 
 def _from_tokenizer_json(path: Path, config: dict, hf_class: str, kind: str | None) -> Tokenizer:
@@ -132,27 +148,22 @@ def _from_tokenizer_json(path: Path, config: dict, hf_class: str, kind: str | No
             f"{path}: tokenizer_class {hf_class} needs a {_model_name(kind)} model but the file holds "
             f"{model_type}; fix tokenizer_class in {TOKENIZER_CONFIG}"
         )
-    options = options_for(kind, config)
+    # One of the classes transformers rebuilds: keep the file's model (vocabulary, added tokens) and give
+    # it the class's pipeline, as transformers does.
+    specials = SpecialTokens.from_hf(config, DEFAULT_SPECIALS[kind])
     stored = None
-    if kind == BPE and not {"add_bos_token", "add_eos_token"} & config.keys():
+    if kind == BPE:  # transformers keeps the file's post-processor and drops add_bos/eos_token then
+        config = {k: v for k, v in config.items() if k not in ("add_bos_token", "add_eos_token")}
         stored = backend.post_processor
-    assemble(
-        backend,
-        kind,
-        SpecialTokens.from_hf(config, DEFAULT_SPECIALS[kind]),
-        options,
-        charsmap=_precompiled_charsmap(raw.get("normalizer")),
-        stored_post_processor=stored,
-    )
-    spm = (
-        (path.parent / SPIECE).read_bytes()
-        if kind == SENTENCEPIECE and (path.parent / SPIECE).is_file()
-        else None
-    )
+    options = options_for(kind, config)
+    charsmap = _precompiled_charsmap(raw.get("normalizer"))
+    assemble(backend, kind, specials, options, charsmap=charsmap, stored_post_processor=stored)
+    spiece = path.parent / SPIECE
+    spm = spiece.read_bytes() if kind == SENTENCEPIECE and spiece.is_file() else None
     return Tokenizer(
         backend,
         kind,
-        SpecialTokens.from_hf(config, DEFAULT_SPECIALS[kind]),
+        specials,
         hf_class=hf_class,
         options=options,
         spm_model=spm,

@@ -10,7 +10,23 @@ KINDS = (SENTENCEPIECE, WORDPIECE, BPE)
 
 # The transformers class whose behaviour each kind reproduces, and the reverse lookup used on loading.
 HF_CLASS = {SENTENCEPIECE: "T5Tokenizer", WORDPIECE: "BertTokenizer", BPE: "GPT2Tokenizer"}
-KIND_OF_HF_CLASS = {name: kind for kind, name in HF_CLASS.items()}
+# transformers classes that tokenize exactly as one of those three (aliases and thin subclasses).
+KIND_OF_HF_CLASS = {
+    **{name: kind for kind, name in HF_CLASS.items()},
+    "MT5Tokenizer": SENTENCEPIECE,
+    "DistilBertTokenizer": WORDPIECE,
+    "MobileBertTokenizer": WORDPIECE,
+    "SqueezeBertTokenizer": WORDPIECE,
+    "ConvBertTokenizer": WORDPIECE,
+}
+# A hub checkpoint often has no tokenizer_class; transformers then goes by config.json's model_type.
+HF_CLASS_OF_MODEL_TYPE = {
+    "t5": "T5Tokenizer",
+    "mt5": "T5Tokenizer",
+    "bert": "BertTokenizer",
+    "distilbert": "BertTokenizer",
+    "gpt2": "GPT2Tokenizer",
+}
 
 ROLES = ("pad", "eos", "bos", "unk", "cls", "sep", "mask")
 SENTINEL = "<extra_id_{}>"

@@ -155,6 +155,7 @@ def _train_sentencepiece(lines: LineReader, config: TokenizerConfig) -> Tokenize
             normalization_rule_name="nmt_nfkc",
             character_coverage=config.character_coverage,
             input_sentence_size=config.max_sentences,
+            max_sentence_length=1 << 16,  # bytes; the default 4192 silently drops paragraph-long lines
             shuffle_input_sentence=True,
             byte_fallback=False,
             num_threads=os.cpu_count() or 1,

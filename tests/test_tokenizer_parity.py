@@ -1,0 +1,134 @@
+"""Parity with transformers 5.23: T5TokenizerFast, BertTokenizerFast and GPT2TokenizerFast built on the
+same vocabulary files give the same ids and the same decoded text, and each side reads what the other
+saves. Vocabularies are trained here on a small corpus; nothing is downloaded."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import transformers
+
+from t2t.tokenizer import Tokenizer
+from tokenizer_helpers import SAMPLES, write_corpus
+
+SIZES = {"sentencepiece": 400, "wordpiece": 400, "bpe": 500}
+VOCAB_FILES = {
+    "sentencepiece": ["spiece.model"],
+    "wordpiece": ["vocab.txt"],
+    "bpe": ["vocab.json", "merges.txt"],
+}
+HF_CLASSES = {
+    "sentencepiece": transformers.T5TokenizerFast,
+    "wordpiece": transformers.BertTokenizerFast,
+    "bpe": transformers.GPT2TokenizerFast,
+}
+PAIRS = [("house", "happy dog"), ("", "second"), ("café  naïve", "<extra_id_0> x"), ("a\nb", "c\td")]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Each kind trained by t2t and saved: {kind: (tokenizer, directory)}."""
+    root = tmp_path_factory.mktemp("parity")
+    corpus = write_corpus(root / "corpus.txt")
+    out = {}
+    for kind, size in SIZES.items():
+        tok = Tokenizer.train([corpus], kind=kind, vocab_size=size)
+        tok.save_pretrained(root / kind)
+        out[kind] = (tok, root / kind)
+    return out
+
+
+def vocab_only(kind, directory, target):
+    """A directory with nothing but the kind's vocabulary file(s), as published models have them."""
+    target.mkdir()
+    for name in VOCAB_FILES[kind]:
+        shutil.copy(directory / name, target / name)
+    return target
+
+
+def assert_same(t2t_tok, hf_tok, samples=SAMPLES):
+    """Ids with and without special tokens, and decoded text with and without skipping them."""
+    assert t2t_tok.vocab_size == len(hf_tok)
+    problems = []
+    for text in samples:
+        for add in (True, False):
+            ours, theirs = t2t_tok.encode(text, add_special_tokens=add), hf_tok(text, add_special_tokens=add)
+            if ours != theirs["input_ids"]:
+                problems.append(
+                    f"encode({text!r}, add_special_tokens={add}): {ours} != {theirs['input_ids']}"
+                )
+        ids = t2t_tok.encode(text)
+        for skip in (True, False):
+            ours, theirs = (
+                t2t_tok.decode(ids, skip_special_tokens=skip),
+                hf_tok.decode(ids, skip_special_tokens=skip),
+            )
+            if ours != theirs:
+                problems.append(f"decode({text!r}, skip_special_tokens={skip}): {ours!r} != {theirs!r}")
+    batch = hf_tok(list(samples))["input_ids"]
+    if t2t_tok.encode_batch(list(samples)) != batch:
+        problems.append("encode_batch differs")
+    if t2t_tok.decode_batch(batch) != hf_tok.batch_decode(batch, skip_special_tokens=True):
+        problems.append("decode_batch differs")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("kind", list(SIZES))
+def test_same_as_hf_fast_class_on_the_vocabulary_files(saved, kind, tmp_path):
+    tok, directory = saved[kind]
+    hf_tok = HF_CLASSES[kind].from_pretrained(vocab_only(kind, directory, tmp_path / "vocab"))
+    assert_same(tok, hf_tok)
+    # t2t reading the bare vocabulary files agrees too (it is what loading a published model does).
+    assert_same(Tokenizer.from_pretrained(tmp_path / "vocab"), hf_tok)
+
+
+@pytest.mark.parametrize("kind", list(SIZES))
+def test_transformers_reads_what_t2t_saves(saved, kind):
+    tok, directory = saved[kind]
+    hf_tok = transformers.AutoTokenizer.from_pretrained(directory)
+    assert type(hf_tok) is HF_CLASSES[kind]
+    assert_same(tok, hf_tok)
+    assert hf_tok.pad_token_id == tok.pad_id and hf_tok.eos_token_id == tok.eos_id
+    assert hf_tok.unk_token_id == tok.unk_id and hf_tok.bos_token_id == tok.bos_id
+    assert hf_tok.cls_token_id == tok.cls_id and hf_tok.sep_token_id == tok.sep_id
+    assert hf_tok.mask_token_id == tok.mask_id
+    assert sorted(hf_tok.all_special_ids) == tok.special_ids
+
+
+@pytest.mark.parametrize("kind", list(SIZES))
+def test_t2t_reads_what_transformers_saves(saved, kind, tmp_path):
+    tok, directory = saved[kind]
+    hf_tok = HF_CLASSES[kind].from_pretrained(vocab_only(kind, directory, tmp_path / "vocab"))
+    hf_tok.save_pretrained(tmp_path / "hf")
+    again = Tokenizer.from_pretrained(tmp_path / "hf")
+    assert again.kind == kind
+    assert_same(again, hf_tok)
+    assert (again.pad_id, again.eos_id, again.unk_id) == (tok.pad_id, tok.eos_id, tok.unk_id)
+
+
+@pytest.mark.parametrize("kind", list(SIZES))
+def test_pairs_and_truncation_match(saved, kind):
+    tok, directory = saved[kind]
+    hf_tok = transformers.AutoTokenizer.from_pretrained(directory)
+    for first, second in PAIRS:
+        ours, theirs = tok.encode_pair(first, second), hf_tok(first, second, return_token_type_ids=True)
+        assert ours.ids == theirs["input_ids"], (first, second)
+        assert ours.token_type_ids == theirs["token_type_ids"], (first, second)
+    long = "the quick brown fox jumps over the lazy dog and every model learns " * 3
+    for max_length in (5, 12, 40):
+        assert (
+            tok.encode(long, max_length=max_length)
+            == hf_tok(long, truncation=True, max_length=max_length)["input_ids"]
+        )
+        ours = tok.encode_pair(long, "happy house " * 4, max_length=max_length)
+        theirs = hf_tok(long, "happy house " * 4, truncation=True, max_length=max_length)
+        assert ours.ids == theirs["input_ids"]
+
+
+def test_sentinel_ids_match_hf_t5(saved):
+    tok, directory = saved["sentencepiece"]
+    hf_tok = transformers.AutoTokenizer.from_pretrained(directory)
+    for k in (0, 1, 50, 99):
+        assert tok.sentinel_id(k) == hf_tok.convert_tokens_to_ids(f"<extra_id_{k}>")
+    assert tok.sentinel_id(0) == len(hf_tok) - 1
