@@ -168,3 +168,33 @@ def test_save_load_round_trip(trained, kind, tmp_path):
     assert again.encode_batch(SAMPLES) == tok.encode_batch(SAMPLES)
     for role in ("pad", "eos", "bos", "unk", "cls", "sep", "mask"):
         assert getattr(again, f"{role}_id") == getattr(tok, f"{role}_id")
+
+
+@pytest.mark.parametrize("kind", list(SIZES))
+def test_pickles_for_data_loader_workers(trained, kind):
+    import pickle
+
+    tok = trained[kind]
+    copy = pickle.loads(pickle.dumps(tok))
+    assert copy.encode_batch(SAMPLES) == tok.encode_batch(SAMPLES)
+    assert (copy.kind, copy.special_ids, copy.eos_id) == (tok.kind, tok.special_ids, tok.eos_id)
+
+
+@pytest.mark.parametrize("kind", list(SIZES))
+def test_training_is_deterministic(corpus, trained, kind):
+    """Twice the same files and settings, twice the same vocabulary (tokenizers' WordPiece trainer alone
+    is not: t2t fixes its alphabet order)."""
+    for _ in range(2):
+        again = Tokenizer.train([corpus], kind=kind, vocab_size=SIZES[kind])
+        assert again.get_vocab() == trained[kind].get_vocab()
+        assert again.backend.to_str() == trained[kind].backend.to_str()
+        assert again.spm_model == trained[kind].spm_model
+
+
+def test_bad_training_config_names_the_key(corpus):
+    with pytest.raises(ConfigError, match="unknown key 'vocab_sise' \\(did you mean 'vocab_size'\\?\\)"):
+        Tokenizer.train([corpus], vocab_sise=300)
+    with pytest.raises(ConfigError, match="kind='unigram' is not one of sentencepiece, wordpiece, bpe"):
+        Tokenizer.train([corpus], kind="unigram", vocab_size=300)
+    with pytest.raises(DataError, match="not a file"):
+        Tokenizer.train([corpus.parent], vocab_size=300)

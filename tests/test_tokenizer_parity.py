@@ -132,3 +132,70 @@ def test_sentinel_ids_match_hf_t5(saved):
     for k in (0, 1, 50, 99):
         assert tok.sentinel_id(k) == hf_tok.convert_tokens_to_ids(f"<extra_id_{k}>")
     assert tok.sentinel_id(0) == len(hf_tok) - 1
+
+
+@pytest.mark.slow
+def test_t5_sized_vocabulary_has_t5s_numbers(tmp_path):
+    """32100 tokens = a 32000-piece spiece.model + 100 sentinels; 32128 embedding rows; as T5 ships."""
+    import random
+
+    import sentencepiece
+
+    rng = random.Random(0)
+    words = [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyzäöüé", k=rng.randint(2, 9))) for _ in range(150_000)
+    ]
+    corpus = tmp_path / "big.txt"
+    with open(corpus, "w", encoding="utf-8") as fh:
+        for _ in range(30_000):
+            fh.write(" ".join(rng.choices(words, k=rng.randint(5, 20))) + "\n")
+    tok = Tokenizer.train([corpus], vocab_size=32100)
+    assert (tok.vocab_size, tok.model_vocab_size) == (32100, 32128)
+    assert (tok.pad_id, tok.eos_id, tok.unk_id, tok.sentinel_id(0), tok.sentinel_id(99)) == (
+        0,
+        1,
+        2,
+        32099,
+        32000,
+    )
+    tok.save_pretrained(tmp_path / "t5")
+    spm = sentencepiece.SentencePieceProcessor(model_file=str(tmp_path / "t5" / "spiece.model"))
+    assert spm.get_piece_size() == 32000 and spm.bos_id() == -1
+    hf_tok = transformers.T5TokenizerFast.from_pretrained(
+        vocab_only("sentencepiece", tmp_path / "t5", tmp_path / "v")
+    )
+    assert_same(tok, hf_tok)
+
+
+def test_tokenizer_and_model_share_a_checkpoint_directory(saved, tmp_path):
+    import t2t
+    from t2t.hub import save_pretrained
+
+    tok, _ = saved["sentencepiece"]
+    save_pretrained(t2t.build_model(t2t.preset("t5-tiny")), tmp_path)
+    model_files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {"config.json", "model.safetensors"} <= model_files.keys()
+    tok.save_pretrained(tmp_path)
+    assert {name: (tmp_path / name).read_bytes() for name in model_files} == model_files
+    assert Tokenizer.from_pretrained(tmp_path).encode_batch(SAMPLES) == tok.encode_batch(SAMPLES)
+    assert_same(tok, transformers.AutoTokenizer.from_pretrained(tmp_path))
+    assert t2t.from_pretrained(str(tmp_path)).config.arch == "encoder-decoder"
+
+
+def test_saving_another_kind_over_a_directory_replaces_the_old_vocabulary(saved, tmp_path):
+    saved["sentencepiece"][0].save_pretrained(tmp_path)
+    bert, _ = saved["wordpiece"]
+    bert.save_pretrained(tmp_path)
+    assert not (tmp_path / "spiece.model").exists()
+    assert Tokenizer.from_pretrained(tmp_path).kind == "wordpiece"
+    assert_same(bert, transformers.AutoTokenizer.from_pretrained(tmp_path))
+
+
+@pytest.mark.parametrize("kwargs", [{"legacy": False}, {"legacy": True}, {"add_prefix_space": False}])
+def test_t5_legacy_and_prefix_space_switches_change_nothing_in_transformers_5(saved, kwargs):
+    """Why t2t has no such switch: transformers 5.23's T5 tokenizer ignores both (see docs/tokenizers.md)."""
+    tok, directory = saved["sentencepiece"]
+    assert_same(tok, transformers.T5TokenizerFast.from_pretrained(directory, **kwargs))
+    tokens = tok.tokenize("house<extra_id_0>house")
+    assert tokens == tok.tokenize("house <extra_id_0> house")
+    assert tokens[tokens.index("<extra_id_0>") + 1].startswith("▁")  # a ▁ after the sentinel: "legacy"

@@ -17,6 +17,7 @@ from tokenizers import Tokenizer as Backend
 
 from t2t.errors import CheckpointError
 from t2t.tokenizer.builders import (
+    OPTION_DEFAULTS,
     assemble,
     bpe_model,
     options_for,
@@ -30,6 +31,7 @@ from t2t.tokenizer.specials import (
     DEFAULT_SPECIALS,
     HF_CLASS_OF_MODEL_TYPE,
     KIND_OF_HF_CLASS,
+    ROLES,
     SENTENCEPIECE,
     WORDPIECE,
     SpecialTokens,
@@ -67,6 +69,14 @@ _VOLATILE_KEYS = {
     "extra_special_tokens",
     "additional_special_tokens",
     "backend",
+}
+
+
+# Keys t2t writes from the tokenizer itself (class, special tokens, pipeline options).
+_OWNED_KEYS = {
+    "tokenizer_class",
+    *(f"{role}_token" for role in ROLES),
+    *(key for defaults in OPTION_DEFAULTS.values() for key in defaults),
 }
 
 
@@ -267,11 +277,8 @@ def _present(specials: SpecialTokens, backend: Backend) -> SpecialTokens:
 
 
 def _config_extras(config: dict[str, Any]) -> dict[str, Any]:
-    from t2t.tokenizer.builders import OPTION_DEFAULTS
-
-    owned = {"tokenizer_class", *(f"{r}_token" for r in ("pad", "eos", "bos", "unk", "cls", "sep", "mask"))}
-    owned |= {key for defaults in OPTION_DEFAULTS.values() for key in defaults}
-    return {k: v for k, v in config.items() if k not in owned and k not in _VOLATILE_KEYS}
+    """The keys of a tokenizer_config.json that t2t does not set itself, written back unchanged."""
+    return {k: v for k, v in config.items() if k not in _OWNED_KEYS and k not in _VOLATILE_KEYS}
 
 
 def _model_name(kind: str) -> str:

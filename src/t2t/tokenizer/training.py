@@ -42,7 +42,7 @@ class TokenizerConfig(StrictConfig):
 
     def validate(self) -> None:
         check_range("extra_ids", self.extra_ids, 0, 1000)
-        check_range("character_coverage", self.character_coverage, 0.9, 1.0)
+        check_range("character_coverage", self.character_coverage, 0.5, 1.0)
         check_range("max_sentences", self.max_sentences, 1)
         check_range("min_frequency", self.min_frequency, 0)
         least = self.min_vocab_size()
@@ -182,21 +182,13 @@ def _sentencepiece_error(err: RuntimeError, config: TokenizerConfig) -> DataErro
 
 
 def _train_wordpiece(lines: LineReader, config: TokenizerConfig) -> Tokenizer:
-    specials = [token for _, token in DEFAULT_SPECIALS[WORDPIECE].items()]
-    unk = DEFAULT_SPECIALS[WORDPIECE].unk
-    backend = Backend(models.WordPiece(unk_token=unk))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=config.lowercase, strip_accents=None)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=config.vocab_size,
-        min_frequency=config.min_frequency,
-        special_tokens=specials,  # ids 0..4 in this order
-        limit_alphabet=1000,
-        continuing_subword_prefix="##",
-        show_progress=False,
-    )
-    _train_backend(backend, lines, trainer)
-    vocab = backend.get_vocab(with_added_tokens=False)
+    specials = [token for _, token in DEFAULT_SPECIALS[WORDPIECE].items()]  # ids 0..4 in this order
+    # tokenizers' WordPiece trainer numbers the ##c pieces in hash-map order, and merge ties follow the
+    # numbering, so two runs learn different vocabularies. A first pass finds the alphabet; the second
+    # gets it, sorted, as fixed tokens after the specials, which makes training deterministic.
+    alphabet = _wordpiece_vocab(lines, config, specials, vocab_size=1)
+    fixed = sorted(set(alphabet) - set(specials), key=lambda t: (t.startswith("##"), t))
+    vocab = _wordpiece_vocab(lines, config, specials + fixed, vocab_size=config.vocab_size)
     if len(vocab) > config.vocab_size:
         raise DataError(
             f"vocab_size={config.vocab_size} is too small for this corpus: its characters (each also in "
@@ -205,6 +197,24 @@ def _train_wordpiece(lines: LineReader, config: TokenizerConfig) -> Tokenizer:
         )
     options = {"do_lower_case": config.lowercase, "strip_accents": None}
     return wordpiece_tokenizer(vocab, options)
+
+
+def _wordpiece_vocab(
+    lines: LineReader, config: TokenizerConfig, fixed: list[str], vocab_size: int
+) -> dict[str, int]:
+    backend = Backend(models.WordPiece(unk_token=DEFAULT_SPECIALS[WORDPIECE].unk))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=config.lowercase, strip_accents=None)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=config.min_frequency,
+        special_tokens=fixed,
+        limit_alphabet=1000,
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    _train_backend(backend, lines, trainer)
+    return backend.get_vocab(with_added_tokens=False)
 
 
 def _train_bpe(lines: LineReader, config: TokenizerConfig) -> Tokenizer:
