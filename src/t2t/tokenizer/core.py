@@ -75,13 +75,13 @@ class Tokenizer:
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> Tokenizer:
         """Read a t2t or Hugging Face tokenizer directory (or a hub name, when online or cached)."""
-        from t2t.tokenizer.hf_files import load_directory
+        from t2t.tokenizer.loading import load_directory
 
         return load_directory(directory)
 
     def save_pretrained(self, directory: str | Path) -> list[Path]:
         """Write files that t2t and transformers (AutoTokenizer) both read; returns the paths written."""
-        from t2t.tokenizer.hf_files import save_directory
+        from t2t.tokenizer.saving import save_directory
 
         return save_directory(self, directory)
 

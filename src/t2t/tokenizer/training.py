@@ -22,7 +22,7 @@ from tokenizers import models, normalizers, pre_tokenizers, trainers
 from t2t.configbase import StrictConfig, check_range
 from t2t.errors import ConfigError, DataError
 from t2t.tokenizer.core import Tokenizer
-from t2t.tokenizer.hf_files import bpe_tokenizer, sentencepiece_tokenizer, wordpiece_tokenizer
+from t2t.tokenizer.loading import bpe_tokenizer, sentencepiece_tokenizer, wordpiece_tokenizer
 from t2t.tokenizer.specials import DEFAULT_SPECIALS, GPT2_EOT, SENTENCEPIECE, WORDPIECE
 
 _BYTES = 256  # a byte-level BPE starts from all 256 bytes

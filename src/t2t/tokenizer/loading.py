@@ -1,8 +1,7 @@
-"""Tokenizer directories in Hugging Face's layout: what t2t reads and writes.
+"""Reading a tokenizer directory (t2t's or Hugging Face's) into a Tokenizer, the way AutoTokenizer does.
 
-A tokenizer shares its directory with the model (config.json / t2t_config.json / model.safetensors), so
-only these names are used: tokenizer.json, tokenizer_config.json, special_tokens_map.json, and the
-kind's vocabulary file(s): spiece.model (T5), vocab.txt (BERT), vocab.json + merges.txt (GPT-2).
+Also the constructors from a vocabulary (spiece.model bytes, a WordPiece vocabulary, BPE vocabulary and
+merges) that training uses too, so a trained tokenizer and the same one read back are built alike.
 """
 
 from __future__ import annotations
@@ -21,11 +20,11 @@ from t2t.tokenizer.builders import (
     assemble,
     bpe_model,
     options_for,
-    sentinels,
     unigram_model,
     wordpiece_model,
 )
 from t2t.tokenizer.core import Tokenizer
+from t2t.tokenizer.files import MERGES, SPIECE, TOKENIZER_CONFIG, TOKENIZER_JSON, VOCAB_JSON, VOCAB_TXT
 from t2t.tokenizer.specials import (
     BPE,
     DEFAULT_SPECIALS,
@@ -36,27 +35,10 @@ from t2t.tokenizer.specials import (
     WORDPIECE,
     SpecialTokens,
 )
-from t2t.utils.io import atomic_write_text, atomic_write_with
 
-TOKENIZER_JSON = "tokenizer.json"
-TOKENIZER_CONFIG = "tokenizer_config.json"
-SPECIAL_TOKENS_MAP = "special_tokens_map.json"
-SPIECE = "spiece.model"
-VOCAB_TXT = "vocab.txt"
-VOCAB_JSON = "vocab.json"
-MERGES = "merges.txt"
-VOCAB_FILES = {SENTENCEPIECE: (SPIECE,), WORDPIECE: (VOCAB_TXT,), BPE: (VOCAB_JSON, MERGES)}
-TOKENIZER_FILES = (
-    TOKENIZER_JSON,
-    TOKENIZER_CONFIG,
-    SPECIAL_TOKENS_MAP,
-    SPIECE,
-    VOCAB_TXT,
-    VOCAB_JSON,
-    MERGES,
-)
 MODEL_KIND = {"Unigram": SENTENCEPIECE, "WordPiece": WORDPIECE, "BPE": BPE}
-# Keys of a loaded tokenizer_config.json that describe where it was loaded from, not the tokenizer.
+# Keys of a loaded tokenizer_config.json that describe where it was loaded from, or that tokenizer.json
+# holds anyway: not written back.
 _VOLATILE_KEYS = {
     "name_or_path",
     "tokenizer_file",
@@ -70,8 +52,6 @@ _VOLATILE_KEYS = {
     "additional_special_tokens",
     "backend",
 }
-
-
 # Keys t2t writes from the tokenizer itself (class, special tokens, pipeline options).
 _OWNED_KEYS = {
     "tokenizer_class",
@@ -80,7 +60,6 @@ _OWNED_KEYS = {
 }
 
 
-# ---- loading ------------------------------------------------------------------------------------------
 def load_directory(name_or_path: str | Path) -> Tokenizer:
     directory = _resolve(name_or_path)
     config = _read_json(directory / TOKENIZER_CONFIG) if (directory / TOKENIZER_CONFIG).is_file() else {}
@@ -297,62 +276,3 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
-
-
-# ---- saving -------------------------------------------------------------------------------------------
-def save_directory(tokenizer: Tokenizer, directory: str | Path) -> list[Path]:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    files: dict[str, str | bytes] = {TOKENIZER_JSON: tokenizer.backend.to_str(pretty=True)}
-    known = KIND_OF_HF_CLASS.get(tokenizer.hf_class) == tokenizer.kind
-    if known:
-        files.update(_vocab_files(tokenizer))
-    files[TOKENIZER_CONFIG] = _dump(_tokenizer_config(tokenizer))
-    files[SPECIAL_TOKENS_MAP] = _dump(_special_tokens_map(tokenizer))
-    written = []
-    for name, content in files.items():
-        path = directory / name
-        if isinstance(content, bytes):
-            atomic_write_with(path, lambda tmp, data=content: tmp.write_bytes(data))
-        else:
-            atomic_write_text(path, content)
-        written.append(path)
-    for name in (SPIECE, VOCAB_TXT, VOCAB_JSON, MERGES, "added_tokens.json"):
-        stale = directory / name
-        if name not in files and stale.exists():  # another kind's file would contradict tokenizer.json
-            stale.unlink()
-    return written
-
-
-def _vocab_files(tokenizer: Tokenizer) -> dict[str, str | bytes]:
-    model_vocab = tokenizer.backend.get_vocab(with_added_tokens=False)
-    if tokenizer.kind == SENTENCEPIECE:
-        return {SPIECE: tokenizer.spm_model} if tokenizer.spm_model is not None else {}
-    if tokenizer.kind == WORDPIECE:
-        return {VOCAB_TXT: "".join(f"{token}\n" for token in sorted(model_vocab, key=model_vocab.get))}
-    merges = json.loads(tokenizer.backend.to_str())["model"]["merges"]
-    merges = [m.split(" ") if isinstance(m, str) else m for m in merges]
-    return {
-        VOCAB_JSON: json.dumps(dict(sorted(model_vocab.items(), key=lambda kv: kv[1])), ensure_ascii=False),
-        MERGES: "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges),
-    }
-
-
-def _tokenizer_config(tokenizer: Tokenizer) -> dict[str, Any]:
-    config = dict(tokenizer.extra_config)
-    config["tokenizer_class"] = tokenizer.hf_class
-    config.update(tokenizer.specials.to_hf())
-    config.update(tokenizer.options)
-    config.setdefault("clean_up_tokenization_spaces", False)
-    return config
-
-
-def _special_tokens_map(tokenizer: Tokenizer) -> dict[str, Any]:
-    out: dict[str, Any] = tokenizer.specials.to_hf()
-    if tokenizer.num_sentinels:
-        out["additional_special_tokens"] = sentinels(tokenizer.num_sentinels)
-    return out
-
-
-def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
