@@ -198,3 +198,22 @@ def test_bad_training_config_names_the_key(corpus):
         Tokenizer.train([corpus], kind="unigram", vocab_size=300)
     with pytest.raises(DataError, match="not a file"):
         Tokenizer.train([corpus.parent], vocab_size=300)
+
+
+@pytest.mark.parametrize("kind", list(SIZES))
+def test_streamed_decoding_adds_up_to_decode(trained, kind):
+    """Generated ids arrive one at a time; the streamed pieces must join to the full decode, also where
+    a byte-level piece holds half of a character (emoji, CJK) and across padding-row ids."""
+    tok = trained[kind]
+    for skip in (True, False):
+        for text in SAMPLES:
+            ids = [*tok.encode(text), tok.model_vocab_size - 1]
+            stream = tok.decode_stream(skip_special_tokens=skip)
+            pieces = [stream.step(i) for i in ids]
+            assert "".join(pieces) == tok.decode(ids, skip_special_tokens=skip), text
+            assert pieces[-1] == ""
+    if kind == "bpe":
+        emoji = tok.encode("🙂")
+        assert len(emoji) > 1  # one character, several byte pieces
+        stream = tok.decode_stream()
+        assert [stream.step(i) for i in emoji][:-1] == [""] * (len(emoji) - 1)

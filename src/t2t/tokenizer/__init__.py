@@ -5,6 +5,7 @@
 
 from t2t.tokenizer.core import MODEL_VOCAB_MULTIPLE, PairEncoding, Tokenizer, load_tokenizer
 from t2t.tokenizer.specials import BPE, KINDS, SENTENCEPIECE, WORDPIECE, SpecialTokens
+from t2t.tokenizer.streaming import TextStream
 from t2t.tokenizer.training import TokenizerConfig, train_tokenizer
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "WORDPIECE",
     "PairEncoding",
     "SpecialTokens",
+    "TextStream",
     "Tokenizer",
     "TokenizerConfig",
     "load_tokenizer",

@@ -11,12 +11,15 @@ import copy
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokenizers import Tokenizer as Backend
 
 from t2t.errors import ConfigError, DataError
 from t2t.tokenizer.specials import BPE, HF_CLASS, SENTINEL, SpecialTokens
+
+if TYPE_CHECKING:
+    from t2t.tokenizer.streaming import TextStream
 
 # Embedding rows come in multiples of this, as T5's 32100 tokens get 32128 rows: matrix shapes that are
 # multiples of 128 run on the fast paths of accelerators (tensor cores, TPU tiles). The extra rows are
@@ -249,6 +252,12 @@ class Tokenizer:
             [self._in_vocab(row) for row in rows], skip_special_tokens=skip_special_tokens
         )
         return [_clean_up(t) for t in texts] if self._clean_up else texts
+
+    def decode_stream(self, skip_special_tokens: bool = True) -> TextStream:
+        """For streaming generation: `stream.step(id)` gives the new text each generated id completes."""
+        from t2t.tokenizer.streaming import TextStream
+
+        return TextStream(self, skip_special_tokens)
 
     def _in_vocab(self, ids: Iterable[int]) -> list[int]:
         if hasattr(ids, "tolist"):  # a tensor or an array
