@@ -154,6 +154,8 @@ def test_non_text_input_is_a_data_error(trained):
         tok.encode_batch(["ok", 3])  # type: ignore[list-item]
     with pytest.raises(DataError, match="list of texts"):
         tok.encode_batch("one text")
+    with pytest.raises(DataError, match="use decode_batch"):
+        tok.decode([[1, 2], [3]])
 
 
 @pytest.mark.parametrize("kind", list(SIZES))

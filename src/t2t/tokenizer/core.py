@@ -265,7 +265,12 @@ class Tokenizer:
         if isinstance(ids, int):
             ids = [ids]
         size = self._vocab_size
-        return [i for i in map(int, ids) if 0 <= i < size]
+        try:
+            return [i for i in map(int, ids) if 0 <= i < size]
+        except (TypeError, ValueError):
+            raise DataError(
+                "decode() takes one sequence of integer ids; use decode_batch() for a batch of them"
+            ) from None
 
     def __repr__(self) -> str:
         return (
