@@ -129,3 +129,19 @@ def test_any_other_fast_tokenizer_uses_its_tokenizer_json(corpus, tmp_path):
     again, theirs_again = both(tmp_path / "again")
     assert_same(again, theirs_again)
     assert_same(again, theirs)
+
+
+def test_bert_vocab_laid_out_like_googles(corpus, tmp_path):
+    """Google's vocab.txt: [PAD] 0, [unused*], [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103. Here one
+    role token is missing too: transformers appends it after the vocabulary, and so must t2t."""
+    trained = Tokenizer.train([corpus], kind="wordpiece", vocab_size=400)
+    pieces = [t for t, _ in sorted(trained.get_vocab().items(), key=lambda kv: kv[1])][5:]
+    lines = ["[PAD]", *(f"[unused{i}]" for i in range(99)), "[UNK]", "[CLS]", "[SEP]", *pieces]  # no [MASK]
+    (tmp_path / "vocab.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    ours, theirs = (
+        Tokenizer.from_pretrained(tmp_path),
+        transformers.BertTokenizerFast.from_pretrained(tmp_path),
+    )
+    assert (ours.pad_id, ours.unk_id, ours.cls_id, ours.sep_id) == (0, 100, 101, 102)
+    assert ours.mask_id == len(lines) == theirs.mask_token_id
+    assert_same(ours, theirs)
