@@ -52,8 +52,8 @@ class TokenizerConfig(StrictConfig):
                 f"least {least} ({self._least_why()}); raise vocab_size"
             )
 
-    def special_count(self) -> int:
-        """Tokens the kind reserves before learning any: specials (and sentinels)."""
+    def reserved_tokens(self) -> int:
+        """Tokens a vocabulary of this kind has before it learns any: specials, sentinels, bytes."""
         if self.kind == SENTENCEPIECE:
             return len(DEFAULT_SPECIALS[SENTENCEPIECE].items()) + self.extra_ids
         if self.kind == WORDPIECE:
@@ -61,7 +61,7 @@ class TokenizerConfig(StrictConfig):
         return _BYTES + 1
 
     def min_vocab_size(self) -> int:
-        return self.special_count() + 1
+        return self.reserved_tokens() + 1
 
     def _least_why(self) -> str:
         if self.kind == SENTENCEPIECE:
