@@ -5,6 +5,7 @@ from t2t.errors import CheckpointError, ConfigError, DataError, T2TError
 from t2t.model.build import build_model
 from t2t.model.models import DecoderLM, EncoderDecoderLM, EncoderModel, T2TModel
 from t2t.presets import preset, preset_names
+from t2t.tokenizer import Tokenizer, load_tokenizer
 
 __version__ = "0.1.0"
 
@@ -26,8 +27,10 @@ __all__ = [
     "ModelConfig",
     "T2TError",
     "T2TModel",
+    "Tokenizer",
     "build_model",
     "from_pretrained",
+    "load_tokenizer",
     "preset",
     "preset_names",
 ]

@@ -30,10 +30,13 @@ from t2t.utils.io import atomic_write_with
 T2T_CONFIG = "t2t_config.json"
 WEIGHTS = "model.safetensors"
 _HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt"]
+TOKENIZER_FILES = ["*.json", "*.model", "*.txt"]
 
 
-def resolve(name_or_path: str | Path, revision: str | None = None) -> Path:
-    """A local directory as it is; anything else is a hub repo id, downloaded (or found in the cache)."""
+def resolve(name_or_path: str | Path, revision: str | None = None, patterns: list[str] | None = None) -> Path:
+    """A local directory as it is; anything else is a hub repo id, downloaded (or found in the cache).
+    `patterns` limits the download (e.g. TOKENIZER_FILES: a tokenizer needs no weights)."""
+    patterns = patterns or _HUB_FILES
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -45,7 +48,7 @@ def resolve(name_or_path: str | Path, revision: str | None = None) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(name, revision=revision, allow_patterns=_HUB_FILES))
+        return Path(snapshot_download(name, revision=revision, allow_patterns=patterns))
     except Exception as err:
         try:  # the download failed (offline?); the local cache may still have it
             return Path(

@@ -91,10 +91,10 @@ def _resolve(name_or_path: str | Path) -> Path:
         return path
     if path.is_file():
         raise CheckpointError(f"{path} is a file; pass the directory that holds the tokenizer files")
-    from t2t.hub import resolve  # a hub name: downloaded, or found in the cache when offline
+    from t2t.hub import TOKENIZER_FILES, resolve  # a hub name: downloaded, or found in the cache offline
 
     try:
-        return resolve(name_or_path)
+        return resolve(name_or_path, patterns=TOKENIZER_FILES)
     except CheckpointError:
         raise CheckpointError(
             f"{name_or_path}: no such directory, nor a hub name that could be fetched; pass a directory "
