@@ -76,6 +76,20 @@ class T2TModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.embed.weight.dtype
 
+    def generate(self, input_ids: Any, attention_mask: Any | None = None, **kwargs: Any) -> Any:
+        """Greedy, sampling or beam search with transformers' argument names; see t2t.generation.generate."""
+        from t2t.generation import generate
+
+        return generate(self, input_ids, attention_mask, **kwargs)
+
+    def score(
+        self, input_ids: Any, candidate_ids: Any, attention_mask: Any | None = None, **kwargs: Any
+    ) -> Any:
+        """Log-likelihood of each candidate target given its input; see t2t.generation.score."""
+        from t2t.generation import score
+
+        return score(self, input_ids, candidate_ids, attention_mask, **kwargs)
+
     def _vocab_logits(self, hidden: torch.Tensor, head: nn.Linear | None) -> torch.Tensor:
         if head is not None:
             return head(hidden)
