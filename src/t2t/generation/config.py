@@ -62,18 +62,14 @@ class GenerationConfig(StrictConfig):
             raise ConfigError(f"top_p={self.top_p} is out of range (0, 1]")
         if not self.repetition_penalty > 0:
             raise ConfigError(f"repetition_penalty={self.repetition_penalty} must be > 0 (1.0: no penalty)")
-        if (
-            self.num_return_sequences > 1
-            and not self.do_sample
-            and self.num_return_sequences > self.num_beams
-        ):
-            raise ConfigError(
-                f"num_return_sequences={self.num_return_sequences} needs num_beams >= "
-                f"{self.num_return_sequences} or do_sample=True (greedy search has one answer)"
-            )
         if self.num_beams > 1 and self.num_return_sequences > self.num_beams:
             raise ConfigError(
                 f"num_return_sequences={self.num_return_sequences} is more than num_beams={self.num_beams}"
+            )
+        if self.num_beams == 1 and self.num_return_sequences > 1 and not self.do_sample:
+            raise ConfigError(
+                f"num_return_sequences={self.num_return_sequences} needs num_beams >= "
+                f"{self.num_return_sequences} or do_sample=True (greedy search has one answer)"
             )
 
     @property
