@@ -119,7 +119,7 @@ class Pipeline:
         config = resolve_config(self.model, self.config, **overrides)
         single = isinstance(prompts, str)
         texts = [prompts] if single else list(prompts)  # type: ignore[list-item]
-        ids = self.encode(texts, config, labels)
+        ids = self.encode(texts, config, labels or (["prompt"] if single else None))
         size = batch_size or self.batch_size
         if size < 1:
             raise T2TError(f"batch_size={size} should be at least 1")
@@ -134,7 +134,7 @@ class Pipeline:
         results: list[Any] = [a if config.num_return_sequences > 1 else a[0] for a in answers]
         return results[0] if single else results
 
-    def stream(self, prompt: str, **overrides: Any) -> Iterator[str]:
+    def stream(self, prompt: str, *, label: str = "prompt", **overrides: Any) -> Iterator[str]:
         """Yield the answer's text as it is generated; the pieces join to what `pipe(prompt)` returns.
 
         Beam search settles its tokens only at the end, so with num_beams > 1 the answer comes in one piece.
@@ -143,7 +143,7 @@ class Pipeline:
         if config.num_beams > 1 or config.num_return_sequences > 1:
             yield self(prompt, **overrides)
             return
-        (ids,) = self.encode([prompt], config)
+        (ids,) = self.encode([prompt], config, [label])
         make = getattr(self.tokenizer, "decode_stream", None)
         pieces = make() if make is not None else _PrefixStream(self.tokenizer)
         generated: list[int] = []

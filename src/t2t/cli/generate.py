@@ -1,0 +1,223 @@
+"""`t2t generate`: answer one prompt (streamed to the terminal) or a JSONL file of prompts (in batches).
+
+Prompts come from a source (the positional prompt, or --input); a new source, such as few-shot prompts
+built from a task, is one more branch in `run` and one more reader like `read_jsonl`. The decoding
+flags are shared with other commands through `add_decoding_arguments` / `decoding_options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from t2t.cli.common import (
+    add_device_argument,
+    example_epilog,
+    non_negative_float,
+    positive_int,
+    resolve_device,
+)
+from t2t.errors import DataError, T2TError
+
+EXAMPLE = (
+    'python -c "import this" > zen.txt',
+    "t2t tokenizer train --input zen.txt --vocab-size 200 --out ckpt",
+    "python -c \"import t2t; t2t.build_model(t2t.preset('t5-tiny', vocab_size=256)).save_pretrained('ckpt')\"",
+    't2t generate --model ckpt "Beautiful is better than" --max-new-tokens 8',
+    'echo \'{"prompt": "Simple is better than"}\' > prompts.jsonl',
+    "t2t generate --model ckpt --input prompts.jsonl --output answers.jsonl --num-beams 4",
+)
+PROMPT_KEYS = ("prompt", "inputs")  # "inputs": the key of t2t's {"inputs", "targets"} examples
+DEFAULT_MAX_NEW_TOKENS = 64
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("decoding (transformers' generate() options)")
+    g.add_argument("--max-new-tokens", type=positive_int, default=DEFAULT_MAX_NEW_TOKENS, help="(64)")
+    g.add_argument("--min-new-tokens", type=int, default=None, help="no end-of-sequence before this many")
+    g.add_argument(
+        "--num-beams", type=positive_int, default=None, help="beam search with N beams (1: greedy)"
+    )
+    g.add_argument("--length-penalty", type=float, default=None, help="beam score / length**alpha (1.0)")
+    g.add_argument(
+        "--length-penalty-style",
+        choices=["hf", "gnmt"],
+        default=None,
+        help="hf: logp/len**alpha (default); gnmt: logp/((5+len)/6)**alpha (T5 paper: beam 4, alpha 0.6)",
+    )
+    g.add_argument("--do-sample", action="store_true", help="sample instead of taking the most likely token")
+    g.add_argument("--temperature", type=non_negative_float, default=None, help="sampling temperature (1.0)")
+    g.add_argument(
+        "--top-k", type=int, default=None, help="sample from the k most likely tokens (50; 0: all)"
+    )
+    g.add_argument("--top-p", type=non_negative_float, default=None, help="nucleus sampling mass (1.0: off)")
+    g.add_argument("--repetition-penalty", type=non_negative_float, default=None, help="(1.0: off)")
+    g.add_argument("--no-repeat-ngram-size", type=int, default=None, help="ban repeated n-grams of this size")
+    g.add_argument("--num-return-sequences", type=positive_int, default=None, help="answers per prompt (1)")
+    g.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+
+
+def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The GenerationConfig fields the flags set (unset flags keep the config's defaults)."""
+    names = [
+        "max_new_tokens",
+        "min_new_tokens",
+        "num_beams",
+        "length_penalty",
+        "length_penalty_style",
+        "temperature",
+        "top_k",
+        "top_p",
+        "repetition_penalty",
+        "no_repeat_ngram_size",
+        "num_return_sequences",
+        "seed",
+    ]
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.do_sample:
+        options["do_sample"] = True
+    return options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate text with a model: one prompt streamed, or a JSONL file of prompts in batches",
+        description="Load the model and tokenizer of a checkpoint directory and answer a prompt (streamed to "
+        'the terminal) or every line of a JSONL file ({"prompt": ...} or {"inputs": ...} per line; the '
+        'answers file repeats each record with an "output" field, in the same order, written atomically).\n'
+        "The example builds a random (untrained) model, so its answers are noise.",
+        epilog=example_epilog(*EXAMPLE),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory (model + tokenizer)")
+    p.add_argument("prompt", nargs="?", help="a prompt to answer (streamed); or use --input")
+    p.add_argument("--input", metavar="FILE", help="JSONL file of prompts")
+    p.add_argument("--output", metavar="FILE", help="JSONL file for the answers (default: standard output)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="prompts per batch (8)")
+    p.add_argument(
+        "--no-truncate",
+        action="store_true",
+        help="refuse prompts longer than the model takes (default: cut them, with a warning)",
+    )
+    add_device_argument(p)
+    add_decoding_arguments(p)
+    p.set_defaults(handler=run)
+
+
+@dataclass
+class Record:
+    line: int
+    data: dict[str, Any]
+    prompt: str
+
+
+def read_jsonl(path: Path) -> list[Record]:
+    """Prompt records from a JSONL file; every problem names its file:line."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        try:
+            for number, text in enumerate(fh, start=1):
+                if text.strip():
+                    records.append(_record(path, number, text))
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8"
+            ) from None
+    if not records:
+        raise DataError(f"{path}: no prompts in the file; write one JSON object per line")
+    return records
+
+
+def _record(path: Path, number: int, text: str) -> Record:
+    where = f"{path}:{number}"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f'{where}: not valid JSON ({err.msg}, column {err.colno}); write one object like {{"prompt": "..."}}'
+        ) from None
+    if isinstance(value, str):
+        value = {"prompt": value}
+    if not isinstance(value, dict):
+        raise DataError(f'{where}: expected an object like {{"prompt": "..."}}, got {type(value).__name__}')
+    key = next((k for k in PROMPT_KEYS if k in value), None)
+    if key is None:
+        raise DataError(
+            f'{where}: no "prompt" (or "inputs") field; found {", ".join(map(repr, value)) or "none"}'
+        )
+    if not isinstance(value[key], str):
+        raise DataError(f'{where}: "{key}" should be a string, got {type(value[key]).__name__}')
+    return Record(number, value, value[key])
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Warnings (a prompt cut to fit) as one stderr line each, as they happen."""
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        print(f"t2t generate: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.prompt is None) == (args.input is None):
+        raise T2TError('give one prompt (t2t generate --model DIR "text") or --input prompts.jsonl, not both')
+    if args.output is not None and args.input is None:
+        raise T2TError("--output goes with --input; a single prompt's answer is printed")
+    from t2t.generation import load_pipeline
+    from t2t.generation.search import resolve_config
+
+    device = resolve_device(args.device)
+    with _warnings_as_lines():
+        pipe = load_pipeline(
+            args.model, device=device, truncate=not args.no_truncate, batch_size=args.batch_size
+        )
+        config = resolve_config(pipe.model, pipe.config, **decoding_options(args))  # bad values fail here
+        if args.input is None:
+            return _answer_one(pipe, args.prompt, config)
+        return _answer_file(pipe, Path(args.input), args.output, config)
+
+
+def _answer_one(pipe, prompt: str, config) -> int:  # type: ignore[no-untyped-def]
+    options = config.to_dict()
+    if config.num_return_sequences > 1:
+        for answer in pipe(prompt, **options):
+            print(answer, flush=True)
+        return 0
+    for piece in pipe.stream(prompt, **options):
+        print(piece, end="", flush=True)
+    print(flush=True)
+    return 0
+
+
+def _answer_file(pipe, path: Path, output: str | None, config) -> int:  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    from t2t.utils.io import atomic_open
+
+    records = read_jsonl(path)
+    labels = [f"{path}:{r.line}" for r in records]
+    with tqdm(total=len(records), unit="prompt", desc="generate", file=sys.stderr, disable=None) as bar:
+        answers = pipe([r.prompt for r in records], labels=labels, progress=bar.update, **config.to_dict())
+    lines = [json.dumps({**r.data, "output": a}, ensure_ascii=False) + "\n" for r, a in zip(records, answers)]
+    if output is None or output == "-":
+        sys.stdout.writelines(lines)
+    else:
+        with atomic_open(output) as fh:
+            fh.writelines(lines)
+        print(f"t2t generate: {len(lines)} answers written to {output}", file=sys.stderr)
+    return 0
