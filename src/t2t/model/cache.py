@@ -26,11 +26,15 @@ class LayerCache:
         new = keys.shape[2]
         end = self.length + new
         if self.keys is None:
-            shape = (*keys.shape[:2], max(end, self.capacity_hint), keys.shape[3])
+            # A prompt (several tokens at once) gets a buffer of its own size; the hinted capacity comes
+            # with the first decoding step. The prompt pass's activations and the whole cache then never
+            # coexist, which keeps generation's peak memory down.
+            size = end if new > 1 else max(end, self.capacity_hint)
+            shape = (*keys.shape[:2], size, keys.shape[3])
             self.keys = keys.new_empty(shape)
             self.values = values.new_empty(shape)
         elif end > self.keys.shape[2]:
-            self._grow(max(end, 2 * self.keys.shape[2]))
+            self._grow(max(end, self.capacity_hint, 2 * self.keys.shape[2]))
         assert self.values is not None
         self.keys[:, :, self.length : end] = keys
         self.values[:, :, self.length : end] = values
