@@ -12,7 +12,7 @@ from generation_helpers import left_padded, right_padded, spread_weights
 from t2t.config import POSITIONS
 from t2t.errors import ConfigError, T2TError
 from t2t.generation import GenerationConfig, generate, stream_tokens
-from t2t.generation.kernels import few_row_linear
+from t2t.generation.kernels import fast_linears, few_row_linear
 
 
 def tiny(
@@ -208,19 +208,26 @@ def test_stream_tokens_gives_generate_columns_outside_inference_mode():
         next(stream_tokens(model, ids, mask, num_beams=2))
 
 
-def test_few_row_kernel_matches_torch_and_stays_out_of_training():
-    torch.manual_seed(0)
-    weight, bias = torch.randn(300, 64), torch.randn(300)
-    for rows in (1, 8, 200):
-        x = torch.randn(rows, 64)
-        with few_row_linear():
-            got = F.linear(x, weight, bias)
-        assert torch.allclose(got, F.linear(x, weight, bias), atol=1e-5)
-    x = torch.randn(4, 64, requires_grad=True)
-    with few_row_linear():
-        y = F.linear(x, weight, bias)
-    y.sum().backward()  # autograd still works: such calls keep PyTorch's own kernel
-    assert torch.allclose(x.grad, weight.sum(0).expand(4, -1), atol=1e-5)
+@pytest.mark.parametrize("rows", [1, 4, 8, 16, 200])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_few_row_kernels_compute_the_same_product(rows, with_bias):
+    torch.manual_seed(rows)
+    weight, bias = torch.randn(300, 64), torch.randn(300) if with_bias else None
+    x = torch.randn(rows, 1, 64)
+    got = few_row_linear(x, weight, bias)
+    assert got.shape == (rows, 1, 300) and got.is_contiguous()
+    assert torch.allclose(got, F.linear(x, weight, bias), atol=1e-5)
+
+
+def test_fast_linears_leave_autograd_and_the_model_as_they_were():
+    model = tiny("decoder", "rope")
+    layer = model.decoder.layers[0].ffn.up
+    x = torch.randn(3, 1, 32, requires_grad=True)
+    with fast_linears(model):
+        assert "forward" in vars(layer)
+        layer(x).sum().backward()  # autograd still works: such calls keep PyTorch's own kernel
+    assert "forward" not in vars(layer)
+    assert torch.allclose(x.grad, layer.weight.sum(0).expand(3, 1, -1), atol=1e-5)
 
 
 BAD_INPUTS = [

@@ -1,29 +1,40 @@
-"""A faster matrix product for the few-row linear layers of a decoding step on CPU.
+"""Faster matrix products for the few-row linear layers of a decoding step on CPU.
 
 A decoding step multiplies a handful of rows (batch x beams, one token each) by every weight matrix of
-the decoder and by the vocabulary projection: memory-bound work. PyTorch sends fp32 `F.linear` to MKL's
-sgemm, which on this project's 2-core AMD machine runs such few-row products on one thread at 6-15
-GB/s; oneDNN's kernel (`torch.ops.mkldnn._linear_pointwise`, which PyTorch ships and its compiler
-uses) streams the same weights 1.5-2x faster with both threads (benchmarks/generate.py measures the
-whole step). While generating, `few_row_linear()` routes only those products there: fp32 CPU tensors
-with at most MAX_ROWS rows and no autograd. Everything else, training and the prompt's forward pass
-included, keeps PyTorch's own kernel. The two kernels sum in a different order, so logits differ in the
-last bits (about 1e-6 relative), as they would between two BLAS libraries.
+the decoder and by the vocabulary projection: memory-bound work that dominates the step. PyTorch sends
+fp32 `F.linear(x, W)` to MKL's sgemm, which on the project's 2-core AMD EPYC machine streams the
+weights at 5-8 GB/s for 2 to 32 rows (one thread does the work). Two other ways to compute the same
+product do better there (benchmarks/generate.py measures the effect on whole generations):
+
+- W @ x^T (MKL with the weight as the left operand, then transposed back): 16-20 GB/s for 2-8 rows;
+- oneDNN's kernel (`torch.ops.mkldnn._linear_pointwise`, which PyTorch ships and its compiler uses):
+  best for 1 row and for 9-32 rows.
+
+While generating, `fast_linears(model)` gives the model's nn.Linear layers a forward that picks one of
+these for fp32 CPU inputs of at most MAX_ROWS rows without autograd, and `vocab_logits` does the same
+for the (possibly tied) vocabulary projection. Everything else, training and the prompt's forward pass
+included, keeps PyTorch's kernel. The kernels sum in a different order than sgemm's x W^T, so logits
+differ in the last bits (~1e-6 relative), as between two BLAS libraries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
+from torch import nn
 
-MAX_ROWS = 32  # measured: oneDNN is ahead up to ~64 rows here; a prompt's forward pass has far more
+from t2t.model.models import T2TModel
+
+MAX_ROWS = 32  # beyond this the products are no longer memory-bound; PyTorch's kernel is as good
+TRANSPOSED_ROWS = range(2, 9)  # rows for which W @ x^T wins (measured, see the module doc)
+ENV_SWITCH = "T2T_FAST_DECODE"  # "0" turns the kernels off (to compare, or on a machine where they lose)
 
 
-def _onednn_linear():  # type: ignore[no-untyped-def]
+def _onednn():  # type: ignore[no-untyped-def]
     if not torch.backends.mkldnn.is_available():
         return None
     try:
@@ -32,37 +43,71 @@ def _onednn_linear():  # type: ignore[no-untyped-def]
         return None
 
 
-class _FewRowLinear(TorchFunctionMode):
-    def __init__(self, kernel) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.kernel = kernel
+_ONEDNN = _onednn()
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        kwargs = kwargs or {}
-        if func is F.linear:
-            x, weight = args[0], args[1]
-            bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            if (
-                x.device.type == "cpu"
-                and x.dtype == torch.float32
-                and weight.dtype == torch.float32
-                and x.dim() >= 2
-                and x.numel() <= MAX_ROWS * x.shape[-1]
-                and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
-            ):
-                return self.kernel(x.contiguous(), weight, bias, "none", [], "")
-        return func(*args, **kwargs)
+
+def few_row_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *, contiguous: bool = True
+) -> torch.Tensor:
+    """F.linear(x, weight, bias), computed the fastest measured way for its shape. contiguous=False may
+    return a transposed view (saving a copy when the caller only reads it)."""
+    features = x.shape[-1]
+    rows = x.numel() // features if features else 0
+    if (
+        rows > MAX_ROWS
+        or x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or weight.dtype != torch.float32
+        or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+    ):
+        return F.linear(x, weight, bias)
+    flat = x.reshape(rows, features)
+    if rows in TRANSPOSED_ROWS:
+        out = torch.mm(weight, flat.t()).t()  # (addmm with a broadcast bias column is slower)
+        if bias is not None:
+            out = torch.add(out, bias, out=out.new_empty(out.shape))  # also makes it contiguous
+        elif contiguous:
+            out = out.contiguous()
+        return out.view(*x.shape[:-1], weight.shape[0])
+    if _ONEDNN is not None:
+        return _ONEDNN(x.contiguous(), weight, bias, "none", [], "")
+    return F.linear(x, weight, bias)
+
+
+def _linear_forward(layer: nn.Linear):  # type: ignore[no-untyped-def]
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return few_row_linear(x, layer.weight, layer.bias)
+
+    return forward
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_SWITCH, "1") != "0"
 
 
 @contextlib.contextmanager
-def few_row_linear(enabled: bool = True) -> Iterator[None]:
-    """Within this block, few-row fp32 CPU linear layers use oneDNN (a no-op where it is unavailable)."""
-    kernel = _onednn_linear() if enabled else None
-    if kernel is None:
+def fast_linears(model: nn.Module) -> Iterator[None]:
+    """Within the block, the model's nn.Linear layers compute with `few_row_linear` (their instances get
+    a forward of their own, removed on exit)."""
+    layers = [m for m in model.modules() if type(m) is nn.Linear] if enabled() else []
+    for layer in layers:
+        layer.forward = _linear_forward(layer)  # type: ignore[method-assign]
+    try:
         yield
-        return
-    with _FewRowLinear(kernel):
-        yield
+    finally:
+        for layer in layers:
+            del layer.forward
 
 
-__all__ = ["MAX_ROWS", "few_row_linear"]
+def vocab_logits(model: T2TModel, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's vocabulary projection (T2TModel._vocab_logits: its own head, or the tied embedding,
+    scaled for T5) with the few-row kernel."""
+    head = getattr(model, "lm_head", None)
+    if head is not None or not enabled():
+        return model._vocab_logits(hidden, head)
+    if model.config.scale_tied_logits:
+        hidden = hidden * model.config.d_model**-0.5
+    return few_row_linear(hidden, model.embed.weight, contiguous=False)
+
+
+__all__ = ["ENV_SWITCH", "MAX_ROWS", "fast_linears", "few_row_linear", "vocab_logits"]

@@ -22,7 +22,7 @@ from t2t.generation.beam import BeamSettings, beam_search
 from t2t.generation.config import GenerationConfig
 from t2t.generation.greedy import TokenByToken
 from t2t.generation.inputs import check_ids, check_length, check_mask, check_model
-from t2t.generation.kernels import few_row_linear
+from t2t.generation.kernels import fast_linears
 from t2t.generation.processors import LogitsProcessor, build_processors
 from t2t.generation.steps import Steps, make_steps
 from t2t.model.models import EncoderDecoderLM, T2TModel
@@ -59,11 +59,11 @@ def resolve_config(
 
 @contextlib.contextmanager
 def decoding_mode(model: T2TModel) -> Iterator[None]:
-    """Evaluation mode (no dropout), no autograd, the few-row kernel; the training flag is restored."""
+    """Evaluation mode (no dropout), no autograd, the few-row kernels; the training flag is restored."""
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), few_row_linear():
+        with torch.inference_mode(), fast_linears(model):
             yield
     finally:
         model.train(was_training)
@@ -90,7 +90,7 @@ def _plan(model: T2TModel, input_ids: Any, attention_mask: Any | None, cfg: Gene
     check_length(model, ids.shape[1], new_tokens)
     expand = cfg.num_beams if cfg.num_beams > 1 else cfg.num_return_sequences
     steps = make_steps(
-        model, ids, mask, expand=expand, use_cache=cfg.use_cache, capacity=start_length + new_tokens
+        model, ids, mask, expand=expand, use_cache=cfg.use_cache, capacity=start_length + new_tokens - 1
     )
     ignore_prefix = None
     if encoder_decoder:

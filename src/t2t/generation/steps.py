@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from t2t.generation.kernels import vocab_logits
 from t2t.model.cache import KVCache
 from t2t.model.models import DecoderLM, EncoderDecoderLM
 
@@ -53,16 +54,17 @@ class EncoderDecoderSteps(_CachedSteps):
 
     def __call__(self, sequence: torch.Tensor) -> torch.Tensor:
         """sequence [N, L] decoder tokens so far (decoder start first) -> logits [N, V] for token L+1."""
-        if self.cache is None:
-            _, logits = self.model.decode(sequence, self.memory, self.memory_mask)
-            return logits[:, -1].float()
-        first = self.cache.length == 0
-        _, logits = self.model.decode(
-            sequence[:, self.cache.length :], self.memory, self.memory_mask, cache=self.cache
+        model = self.model
+        fed = 0 if self.cache is None else self.cache.length
+        hidden = model.decoder(
+            model.embed(sequence[:, fed:]),
+            memory=self.memory,
+            memory_mask=self.memory_mask,
+            cache=self.cache,
         )
-        if first:
+        if self.cache is not None:
             self.memory = None  # its keys/values are cached now; free the encoder output
-        return logits[:, -1].float()
+        return vocab_logits(model, hidden[:, -1]).float()
 
 
 class DecoderOnlySteps(_CachedSteps):
@@ -102,7 +104,7 @@ class DecoderOnlySteps(_CachedSteps):
         )
         # Only the last position's logits are needed: the vocabulary projection of a whole prompt is
         # the costliest matrix product of a short generation.
-        return model._vocab_logits(hidden[:, -1], model.lm_head).float()
+        return vocab_logits(model, hidden[:, -1]).float()
 
     def __call__(self, sequence: torch.Tensor) -> torch.Tensor:
         """sequence [N, L] prompt + generated tokens -> logits [N, V] for token L+1."""
