@@ -46,11 +46,8 @@ def _onednn():  # type: ignore[no-untyped-def]
 _ONEDNN = _onednn()
 
 
-def few_row_linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *, contiguous: bool = True
-) -> torch.Tensor:
-    """F.linear(x, weight, bias), computed the fastest measured way for its shape. contiguous=False may
-    return a transposed view (saving a copy when the caller only reads it)."""
+def few_row_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear(x, weight, bias), computed the fastest measured way for its shape (contiguous output)."""
     features = x.shape[-1]
     rows = x.numel() // features if features else 0
     if (
@@ -61,13 +58,9 @@ def few_row_linear(
         or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
     ):
         return F.linear(x, weight, bias)
-    flat = x.reshape(rows, features)
     if rows in TRANSPOSED_ROWS:
-        out = torch.mm(weight, flat.t()).t()  # (addmm with a broadcast bias column is slower)
-        if bias is not None:
-            out = torch.add(out, bias, out=out.new_empty(out.shape))  # also makes it contiguous
-        elif contiguous:
-            out = out.contiguous()
+        out = torch.mm(weight, x.reshape(rows, features).t()).t()  # (addmm with a bias column is slower)
+        out = out.contiguous() if bias is None else torch.add(out, bias, out=out.new_empty(out.shape))
         return out.view(*x.shape[:-1], weight.shape[0])
     if _ONEDNN is not None:
         return _ONEDNN(x.contiguous(), weight, bias, "none", [], "")
@@ -100,14 +93,14 @@ def fast_linears(model: nn.Module) -> Iterator[None]:
 
 
 def vocab_logits(model: T2TModel, hidden: torch.Tensor) -> torch.Tensor:
-    """The model's vocabulary projection (T2TModel._vocab_logits: its own head, or the tied embedding,
-    scaled for T5) with the few-row kernel."""
+    """The model's vocabulary projection (T2TModel._vocab_logits) with the few-row kernels: an own head
+    is an nn.Linear that `fast_linears` covers; a tied one (the embedding, scaled for T5) is done here."""
     head = getattr(model, "lm_head", None)
     if head is not None or not enabled():
         return model._vocab_logits(hidden, head)
     if model.config.scale_tied_logits:
         hidden = hidden * model.config.d_model**-0.5
-    return few_row_linear(hidden, model.embed.weight, contiguous=False)
+    return few_row_linear(hidden, model.embed.weight)
 
 
 __all__ = ["ENV_SWITCH", "MAX_ROWS", "fast_linears", "few_row_linear", "vocab_logits"]
