@@ -204,8 +204,9 @@ def main() -> None:
         f"torch {torch.__version__}, {THREADS} threads, prompts of {PROMPT} tokens, medians of {args.rounds}"
     )
     print(
-        f"{'model':<9} {'workload':<10} {'HF tok/s':>10} {'t2t tok/s':>10} {'ratio':>7} {'same':>5} "
-        f"{'HF peak MB':>10} {'t2t peak MB':>10}"
+        f"{'':<21}{'new tokens per second':^29} {'':>5} {'alloc. peak MB':^17} {'RSS peak MB':^17}\n"
+        f"{'model':<9} {'workload':<10} {'HF':>10} {'t2t':>10} {'t2t/HF':>7} {'same':>5} "
+        f"{'HF':>8} {'t2t':>8} {'HF':>8} {'t2t':>8}"
     )
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
