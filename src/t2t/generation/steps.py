@@ -1,7 +1,8 @@
 """Model adapters for the decode loops: give them the decoder-side tokens so far, get next-token logits.
 
 The search loops (greedy / sampling, beam) own the token history and know nothing of architectures or
-caches; these adapters hide both. With a KV cache, a step feeds only the tokens the cache has not seen
+caches; these adapters hide both. `capacity` is the number of decoder-side tokens the cache must hold
+(the prompt or decoder start token, plus the new tokens but the last, which is never fed back). With a KV cache, a step feeds only the tokens the cache has not seen
 (the whole prompt first, then one token); without it, every step reruns the whole sequence, which is
 slow and exists to show that the cache changes nothing.
 
@@ -43,6 +44,8 @@ class EncoderDecoderSteps(_CachedSteps):
         capacity: int,
     ) -> None:
         self.model = model
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None  # no padding: no cross-attention mask to build at every step
         memory = model.encode(input_ids, attention_mask)
         self.memory: torch.Tensor | None = memory.repeat_interleave(expand, dim=0) if expand > 1 else memory
         self.memory_mask = (
