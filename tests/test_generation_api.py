@@ -226,6 +226,9 @@ def test_fast_linears_leave_autograd_and_the_model_as_they_were():
     with fast_linears(model):
         assert "forward" in vars(layer)
         layer(x).sum().backward()  # autograd still works: such calls keep PyTorch's own kernel
+        with fast_linears(model):  # nested (e.g. scoring inside a generation loop): no double patch
+            pass
+        assert "forward" in vars(layer)
     assert "forward" not in vars(layer)
     assert torch.allclose(x.grad, layer.weight.sum(0).expand(3, 1, -1), atol=1e-5)
 

@@ -82,7 +82,10 @@ def enabled() -> bool:
 def fast_linears(model: nn.Module) -> Iterator[None]:
     """Within the block, the model's nn.Linear layers compute with `few_row_linear` (their instances get
     a forward of their own, removed on exit)."""
-    layers = [m for m in model.modules() if type(m) is nn.Linear] if enabled() else []
+    # Layers that already have an instance forward (an enclosing block's) are left to it.
+    layers = (
+        [m for m in model.modules() if type(m) is nn.Linear and "forward" not in vars(m)] if enabled() else []
+    )
     for layer in layers:
         layer.forward = _linear_forward(layer)  # type: ignore[method-assign]
     try:
