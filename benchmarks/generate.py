@@ -1,7 +1,7 @@
 """Generation speed and memory of t2t against transformers, on the same weights (issue 3's figures).
 
     .venv/bin/python benchmarks/generate.py                 # t5-small and gpt2 shapes, 3 rounds
-    .venv/bin/python benchmarks/generate.py --rounds 5 --models gpt2
+    .venv/bin/python benchmarks/generate.py --rounds 5 --models gpt2 --plain   # + t2t without its kernels
 
 Models: t2t.preset("t5-small") and t2t.preset("gpt2"), randomly initialised, saved once in Hugging Face's
 format and loaded by both libraries, so both run identical weights. Workloads: greedy with batch 8,
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from pathlib import Path
 import torch
 
 import t2t
+from t2t.generation.kernels import ENV_SWITCH
 
 PROMPT = 64
 THREADS = 2
@@ -75,7 +77,9 @@ def prompts(vocab: int, batch: int) -> torch.Tensor:
 
 def generate(library: str, model, ids: torch.Tensor, beams: int, new_tokens: int) -> torch.Tensor:  # type: ignore[no-untyped-def]
     with torch.no_grad():
-        if library == "t2t":
+        if library.startswith("t2t"):
+            # "t2t-plain": without the few-row kernels (t2t/generation/kernels.py), to show their share
+            os.environ[ENV_SWITCH] = "0" if library == "t2t-plain" else "1"
             return model.generate(ids, max_new_tokens=new_tokens, num_beams=beams, eos_token_id=[])
         mask = torch.ones_like(ids)
         return model.generate(
@@ -148,8 +152,10 @@ def peak_increase(library: str, name: str, directory: Path, w: Workload) -> dict
 
 
 # ---- the report ---------------------------------------------------------------------------------------
-def compare(name: str, directory: Path, rounds: int) -> None:
+def compare(name: str, directory: Path, rounds: int, plain: bool) -> None:
     models = {lib: load(lib, name, directory) for lib in ("transformers", "t2t")}
+    if plain:
+        models["t2t-plain"] = models["t2t"]
     vocab = models["t2t"].config.vocab_size
     for w in WORKLOADS:
         ids = prompts(vocab, w.batch)
@@ -167,7 +173,7 @@ def compare(name: str, directory: Path, rounds: int) -> None:
         same = outputs["t2t"].shape == outputs["transformers"].shape and torch.equal(
             outputs["t2t"], outputs["transformers"]
         )
-        memory = {lib: peak_increase(lib, name, directory, w) for lib in models}
+        memory = {lib: peak_increase(lib, name, directory, w) for lib in ("transformers", "t2t")}
         print(
             f"{name:<9} {w.label:<10} {rate['transformers']:>10.1f} {rate['t2t']:>10.1f} "
             f"{rate['t2t'] / rate['transformers']:>6.2f}x {'yes' if same else 'NO':>5} "
@@ -175,7 +181,10 @@ def compare(name: str, directory: Path, rounds: int) -> None:
             f"{memory['transformers']['rss_mb']:>8.0f} {memory['t2t']['rss_mb']:>8.0f}",
             flush=True,
         )
-    per_token(name, models, vocab)
+        if plain:
+            ratio = rate["t2t-plain"] / rate["transformers"]
+            print(f"{'':<9} {w.label:<10} {'':>10} {rate['t2t-plain']:>10.1f} {ratio:>6.2f}x  (t2t-plain)")
+    per_token(name, {lib: models[lib] for lib in ("transformers", "t2t")}, vocab)
 
 
 def per_token(name: str, models: dict, vocab: int) -> None:  # type: ignore[type-arg]
@@ -193,6 +202,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="t5-small,gpt2", help="t2t preset names (t5-* or gpt2*)")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per library and workload")
+    parser.add_argument(
+        "--plain", action="store_true", help="also time t2t without its few-row kernels (T2T_FAST_DECODE=0)"
+    )
     parser.add_argument("--memory-child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -211,7 +223,7 @@ def main() -> None:
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             save_model(name, Path(tmp))
-            compare(name, Path(tmp), args.rounds)
+            compare(name, Path(tmp), args.rounds, args.plain)
 
 
 if __name__ == "__main__":
