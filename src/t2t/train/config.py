@@ -1,0 +1,229 @@
+"""TrainConfig: everything a training run needs, in sections that map one-to-one onto a recipe YAML.
+
+Every field is checked when the config is built (type, range, allowed values), so a typo in a recipe
+fails before a model is built or a batch is read, naming the key and the closest valid one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from t2t.configbase import StrictConfig, check_choice, check_range
+from t2t.errors import ConfigError
+
+OPTIMIZERS = ("adamw", "adafactor")
+SCHEDULES = ("constant", "inverse_sqrt", "cosine", "linear")
+OBJECTIVES = ("text2text", "span_corruption", "prefix_lm", "causal_lm", "mlm_nsp")
+SS_SCHEDULES = ("none", "constant", "linear", "exponential", "inverse_sigmoid")
+
+
+@dataclass
+class ModelSection(StrictConfig):
+    """Where the model comes from: exactly one of preset / config / checkpoint (unless passed in code)."""
+
+    preset: str | None = None  # t2t.preset name, e.g. "t5-small", "t5-tiny"
+    config: str | None = None  # path of a ModelConfig YAML/JSON
+    checkpoint: str | None = None  # t2t or Hugging Face directory (or a hub name)
+    overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields, e.g. {dropout: 0.0}
+    tokenizer: str | None = None  # tokenizer directory; default: the checkpoint's own
+
+    def validate(self) -> None:
+        given = [k for k in ("preset", "config", "checkpoint") if getattr(self, k)]
+        if len(given) > 1:
+            raise ConfigError(f"model: give one of preset, config, checkpoint, not {' and '.join(given)}")
+
+
+@dataclass
+class ReplaySection(StrictConfig):
+    """Incremental learning: a share of each optimizer step's batches comes from earlier tasks."""
+
+    tasks: list[str] = field(default_factory=list)
+    share: float = 0.0  # fraction of batches drawn from the earlier tasks (0: no replay)
+    report: bool = True  # evaluate the earlier tasks before and after training (forgetting.json)
+
+    def validate(self) -> None:
+        check_range("replay.share", self.share, 0.0, 1.0)
+
+
+@dataclass
+class DataSection(StrictConfig):
+    task: str | None = None
+    mixture: str | None = None
+    tasks_yaml: list[str] = field(default_factory=list)  # YAML files declaring tasks/mixtures to register
+    objective: str = "text2text"
+    batch_size: int = 8  # rows per micro-batch, across all processes
+    max_input_length: int = 512
+    max_target_length: int = 128
+    pack: bool = False
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # objective options (noise_density, ...)
+    replay: ReplaySection = field(default_factory=ReplaySection)
+
+    def validate(self) -> None:
+        check_choice("data.objective", self.objective, OBJECTIVES)
+        if self.task and self.mixture:
+            raise ConfigError("data: give task or mixture, not both")
+        check_range("data.batch_size", self.batch_size, 1)
+        check_range("data.max_input_length", self.max_input_length, 1)
+        check_range("data.max_target_length", self.max_target_length, 1)
+
+
+@dataclass
+class OptimSection(StrictConfig):
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    grad_clip: float = 1.0  # global L2 norm; 0 disables clipping
+    # Adafactor (Shazeer & Stern 2018) with T5's fine-tuning settings as defaults.
+    beta1: float | None = None  # None: no first moment (T5)
+    decay_rate: float = -0.8
+    clip_threshold: float = 1.0  # update clipping d
+    eps1: float = 1e-30
+    eps2: float = 1e-3
+    scale_parameter: bool = False
+    relative_step: bool = False
+
+    def validate(self) -> None:
+        check_choice("optim.name", self.name, OPTIMIZERS)
+        check_range("optim.lr", self.lr, 0.0)
+        check_range("optim.weight_decay", self.weight_decay, 0.0)
+        check_range("optim.grad_clip", self.grad_clip, 0.0)
+        check_range("optim.clip_threshold", self.clip_threshold, 0.0)
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"optim.betas={self.betas!r} should be two numbers in [0, 1)")
+        if self.beta1 is not None:
+            check_range("optim.beta1", self.beta1, 0.0, 1.0)
+
+
+@dataclass
+class ScheduleSection(StrictConfig):
+    name: str = "constant"
+    warmup_steps: int = 0
+    linear_warmup: bool = True  # False: flat during warmup (T5's 1/sqrt(max(step, warmup)) exactly)
+    min_lr_ratio: float = 0.0  # cosine / linear decay floor, as a fraction of optim.lr
+
+    def validate(self) -> None:
+        check_choice("schedule.name", self.name, SCHEDULES)
+        check_range("schedule.warmup_steps", self.warmup_steps, 0)
+        check_range("schedule.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+
+
+@dataclass
+class EvalSection(StrictConfig):
+    every: int = 0  # optimizer steps between evaluations; 0: only at the end
+    tasks: list[str] = field(default_factory=list)  # validation tasks for t2t.evaluate
+    split: str = "validation"
+    limit: int | None = None
+    batch_size: int = 32
+    max_new_tokens: int = 64
+    loss: bool = False  # also compute the validation loss of the training source
+    # "auto" (eval_loss when computed, else "mean"), "eval_loss", "TASK/METRIC" or "mean" (the mean of
+    # each task's first metric)
+    metric: str = "auto"
+    mode: str = "auto"  # max | min | auto (min for losses, max otherwise)
+    patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
+
+    def validate(self) -> None:
+        check_range("eval.every", self.every, 0)
+        check_range("eval.patience", self.patience, 0)
+        check_choice("eval.mode", self.mode, ("auto", "max", "min"))
+        if self.limit is not None:
+            check_range("eval.limit", self.limit, 1)
+
+    def resolved_metric(self, has_loss: bool) -> str:
+        if self.metric != "auto":
+            return self.metric
+        return "eval_loss" if has_loss else "mean"
+
+    def maximize(self, metric: str) -> bool:
+        if self.mode != "auto":
+            return self.mode == "max"
+        return "loss" not in metric
+
+
+@dataclass
+class CheckpointSection(StrictConfig):
+    every: int = 0  # optimizer steps between checkpoints; 0: only at the end (and at each evaluation)
+    keep_last: int = 2
+    save_best: bool = True
+    format: str = "auto"  # model weights: auto (HF names where transformers has the model) | hf | t2t
+
+    def validate(self) -> None:
+        check_range("checkpoint.every", self.every, 0)
+        check_range("checkpoint.keep_last", self.keep_last, 1)
+        check_choice("checkpoint.format", self.format, ("auto", "hf", "t2t"))
+
+
+@dataclass
+class ScheduledSamplingSection(StrictConfig):
+    """Scheduled sampling (Bengio et al. 2015) with the two-pass decoder of Mihaylova & Martins (2019).
+
+    `prob(step)` is the probability that a gold decoder input is replaced by the model's prediction:
+    linear: min(max_prob, slope * step); exponential: max_prob * (1 - k**step);
+    inverse_sigmoid: max_prob * (1 - k / (k + exp(step / k))); constant: max_prob."""
+
+    schedule: str = "none"
+    max_prob: float = 0.25
+    k: float = 0.9999  # exponential: decay base in (0, 1); inverse_sigmoid: k >= 1 (steps scale)
+    slope: float = 1e-4  # linear: probability gained per step
+    start_step: int = 0  # teacher forcing only before this step
+    sample: bool = False  # False: argmax predictions; True: sample from the softmax
+    temperature: float = 1.0
+
+    def validate(self) -> None:
+        check_choice("scheduled_sampling.schedule", self.schedule, SS_SCHEDULES)
+        check_range("scheduled_sampling.max_prob", self.max_prob, 0.0, 1.0)
+        check_range("scheduled_sampling.slope", self.slope, 0.0)
+        check_range("scheduled_sampling.start_step", self.start_step, 0)
+        check_range("scheduled_sampling.temperature", self.temperature, 1e-6)
+        if self.schedule == "exponential":
+            check_range("scheduled_sampling.k", self.k, 0.0, 1.0)
+        if self.schedule == "inverse_sigmoid":
+            check_range("scheduled_sampling.k", self.k, 1.0)
+
+
+@dataclass
+class DistributedSection(StrictConfig):
+    strategy: str = "ddp"  # ddp | fsdp (used when launched by torchrun with WORLD_SIZE > 1)
+    backend: str = "auto"  # auto: nccl on CUDA, gloo on CPU
+
+    def validate(self) -> None:
+        check_choice("distributed.strategy", self.strategy, ("ddp", "fsdp"))
+        check_choice("distributed.backend", self.backend, ("auto", "gloo", "nccl"))
+
+
+@dataclass
+class TrainConfig(StrictConfig):
+    """A training run; `t2t train --config recipe.yaml key=value ...` builds one of these."""
+
+    run_dir: str = "runs/default"
+    seed: int = 0
+    max_steps: int = 1000  # optimizer steps
+    grad_accum_steps: int = 1
+    bf16: bool = False  # autocast matmuls to bfloat16 (weights and optimizer stay fp32)
+    label_smoothing: float = 0.0
+    device: str = "auto"
+    log_every: int = 10
+    progress: bool = True
+    max_bad_steps: int = 5  # consecutive non-finite steps before the run stops
+    resume: bool = False
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    scheduled_sampling: ScheduledSamplingSection = field(default_factory=ScheduledSamplingSection)
+    distributed: DistributedSection = field(default_factory=DistributedSection)
+
+    def validate(self) -> None:
+        check_range("max_steps", self.max_steps, 1)
+        check_range("grad_accum_steps", self.grad_accum_steps, 1)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0)
+        check_range("log_every", self.log_every, 1)
+        check_range("max_bad_steps", self.max_bad_steps, 1)
+        if not self.run_dir:
+            raise ConfigError("run_dir is empty; give the directory for checkpoints and logs")

@@ -1,0 +1,95 @@
+"""What a run shows while it trains: metrics.jsonl, TensorBoard event files and a progress bar."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Records of metrics.jsonl; a half-written last line (a killed run) is skipped."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """On resume, drop records after the checkpoint's step: those steps are trained again."""
+    from t2t.utils.io import atomic_write_text
+
+    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step]
+    atomic_write_text(run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+class RunLog:
+    """Appends one JSON line per record (flushed, so a killed run keeps what it logged) and mirrors
+    scalars to TensorBoard under `kind/name`."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True) -> None:
+        self.enabled = enabled
+        self._fh = open(run_dir / METRICS_FILE, "a", encoding="utf-8") if enabled else None  # noqa: SIM115 (held for the run)
+        self._tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:  # tensorboard is optional at run time
+                self._tb = None
+
+    def write(self, kind: str, step: int, values: dict[str, Any]) -> None:
+        if not self.enabled or self._fh is None:
+            return
+        record = {"kind": kind, "step": step, **{k: _jsonable(v) for k, v in values.items()}}
+        self._fh.write(json.dumps(record) + "\n")
+        self._fh.flush()
+        if self._tb is not None:
+            for name, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    self._tb.add_scalar(f"{kind}/{name}", value, step)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN / inf
+    return value
+
+
+class Progress:
+    """tqdm bar over optimizer steps with loss, learning rate and tokens per second; tqdm gives the ETA."""
+
+    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+        self._bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.1)
+
+    def update(self, n: int, loss: float, lr: float, tokens_per_s: float) -> None:
+        if self._bar is None:
+            return
+        self._bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+        self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
