@@ -1,0 +1,247 @@
+"""Streamed record readers: JSONL, CSV, TSV, plain text, Parquet and Hugging Face `datasets`.
+
+Every reader yields one dict per record and never holds more than a line (a Parquet row group, an
+Arrow batch) in memory, so a corpus of any size reads in flat memory. A bad record is a DataError
+naming `file:line`; with `skip_bad_records=True` it is counted instead, and the count is logged when
+the file ends (and kept in `records.skipped`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from t2t.configbase import closest
+from t2t.errors import DataError
+
+log = logging.getLogger("t2t.data")
+
+FORMATS = ("jsonl", "csv", "tsv", "text", "documents", "parquet", "hf")
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "text",
+    ".text": "text",
+    ".parquet": "parquet",
+    ".arrow": "hf",
+}
+TEXT_FIELD = "text"
+
+
+def infer_format(path: Path) -> str:
+    """The format a file's name implies; a directory is a `datasets.save_to_disk` folder."""
+    if path.is_dir():
+        return "hf"
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(SUFFIXES))
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {known} or pass format=")
+    return fmt
+
+
+class Records(Iterator[dict]):
+    """An iterator over a file's records that knows where it is (`where`) and what it skipped."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        skip_bad_records: bool = False,
+        fields: Iterable[str] | None = None,
+    ) -> None:
+        self.name = str(path)
+        self.path = Path(path)
+        self.hub = self.name.startswith("hf:")
+        if not self.hub and not self.path.exists():
+            raise DataError(f"{self.name}: no such file or directory; check the path")
+        self.format = format or ("hf" if self.hub else infer_format(self.path))
+        if self.format not in FORMATS:
+            raise DataError(
+                f"{self.name}: format={self.format!r} is not one of {', '.join(FORMATS)}"
+                f"{closest(self.format, FORMATS)}"
+            )
+        self.skip_bad_records = skip_bad_records
+        self.fields = list(fields or [])
+        self.skipped = 0
+        self.line = 0
+        self._rows = self._read()
+
+    @property
+    def where(self) -> str:
+        return f"{self.name}:{self.line}"
+
+    def __iter__(self) -> Records:
+        return self
+
+    def __next__(self) -> dict:
+        while True:
+            try:
+                record = next(self._rows)
+            except StopIteration:
+                if self.skipped:
+                    log.warning("%s: skipped %d bad records (skip_bad_records=True)", self.name, self.skipped)
+                raise
+            try:
+                return self._check(record)
+            except DataError:
+                if not self.skip_bad_records:
+                    raise
+                self.skipped += 1
+
+    def _check(self, record: Any) -> dict:
+        if not isinstance(record, dict):
+            raise DataError(f"{self.where}: a record should be an object, got {type(record).__name__}")
+        for field in self.fields:
+            if field not in record or record[field] is None:
+                found = ", ".join(map(repr, record)) or "none"
+                raise DataError(
+                    f'{self.where}: no "{field}" field (found {found}); add it or name the field to use'
+                )
+            value = record[field]
+            if not isinstance(value, str):
+                raise DataError(
+                    f'{self.where}: "{field}" should be text, got {type(value).__name__} {value!r}'
+                )
+            if not value.strip():
+                raise DataError(f'{self.where}: "{field}" is empty; give it some text or drop the record')
+        return record
+
+    def _read(self) -> Iterator[Any]:
+        if self.format == "jsonl":
+            return self._jsonl()
+        if self.format in ("csv", "tsv"):
+            return self._table("," if self.format == "csv" else "\t")
+        if self.format == "text":
+            return self._text_lines()
+        if self.format == "documents":
+            return self._documents()
+        if self.format == "parquet":
+            return self._parquet()
+        return self._hf()
+
+    def _lines(self) -> Iterator[str]:
+        """Decoded lines with `self.line` kept current; a non-UTF-8 line is a bad record."""
+        if self.path.is_dir():
+            raise DataError(f"{self.name}: is a directory; pass a {self.format} file")
+        with open(self.path, "rb") as fh:
+            for self.line, raw in enumerate(fh, 1):
+                try:
+                    yield raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError as err:
+                    self._bad(
+                        f"{self.where}: not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1}); "
+                        "convert the file to UTF-8"
+                    )
+
+    def _bad(self, message: str) -> None:
+        """Raise, or with skip_bad_records count the record and carry on."""
+        if not self.skip_bad_records:
+            raise DataError(message)
+        self.skipped += 1
+
+    def _jsonl(self) -> Iterator[Any]:
+        for text in self._lines():
+            if not text.strip():
+                continue
+            try:
+                yield json.loads(text)
+            except json.JSONDecodeError as err:
+                self._bad(
+                    f"{self.where}: broken JSON ({err.msg} at column {err.colno}); fix or remove the line"
+                )
+
+    def _table(self, delimiter: str) -> Iterator[Any]:
+        reader = csv.reader(self._lines(), delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        if not any(h.strip() for h in header):
+            raise DataError(f"{self.name}:1: the first row should name the columns")
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                self._bad(
+                    f"{self.where}: {len(row)} columns where the header has {len(header)}; "
+                    "quote cells that contain the delimiter"
+                )
+                continue
+            yield dict(zip(header, row, strict=True))
+
+    def _text_lines(self) -> Iterator[Any]:
+        for text in self._lines():
+            if text.strip():
+                yield {TEXT_FIELD: text}
+
+    def _documents(self) -> Iterator[Any]:
+        """Documents separated by blank lines; a document's lines (its sentences) joined by newlines."""
+        lines: list[str] = []
+        for text in self._lines():
+            if text.strip():
+                lines.append(text)
+            elif lines:
+                yield {TEXT_FIELD: "\n".join(lines)}
+                lines = []
+        if lines:
+            yield {TEXT_FIELD: "\n".join(lines)}
+
+    def _parquet(self) -> Iterator[Any]:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.ParquetFile(self.path)
+        except Exception as err:  # pyarrow raises several kinds for a file that is not Parquet
+            raise DataError(
+                f"{self.name}: not a Parquet file ({err}); check the path or pass format="
+            ) from None
+        for batch in table.iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                self.line += 1
+                yield row
+
+    def _hf(self) -> Iterator[Any]:
+        """A `save_to_disk` directory or `.arrow` file (memory-mapped), or `hf:NAME[:SPLIT]` streamed."""
+        try:
+            import datasets
+        except ImportError:
+            raise DataError(
+                f"{self.name}: reading Hugging Face datasets needs `pip install datasets`"
+            ) from None
+        if self.hub:
+            name, _, split = self.name[3:].partition(":")
+            rows: Iterable[Any] = datasets.load_dataset(name, split=split or "train", streaming=True)
+        elif self.path.is_dir():
+            loaded = datasets.load_from_disk(str(self.path))
+            if isinstance(loaded, datasets.DatasetDict):
+                raise DataError(
+                    f"{self.name}: holds splits {', '.join(loaded)}; pass the split's folder "
+                    f"(e.g. {self.path / next(iter(loaded))})"
+                )
+            rows = loaded
+        else:
+            rows = datasets.Dataset.from_file(str(self.path))
+        for row in rows:
+            self.line += 1
+            yield row
+
+
+def read_records(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    skip_bad_records: bool = False,
+    fields: list[str] | None = None,
+) -> Records:
+    """Stream the records of one file. format: jsonl, csv, tsv (first row names the columns), text (one
+    example a line, as {"text": line}), documents (blank-line separated, as {"text": lines joined by
+    newlines}), parquet, hf (a `datasets.save_to_disk` folder, an .arrow file or `hf:NAME[:SPLIT]`);
+    inferred from the suffix when None. `fields` must be present, text and non-empty in every record."""
+    return Records(path, format=format, skip_bad_records=skip_bad_records, fields=fields)
