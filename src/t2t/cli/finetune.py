@@ -1,0 +1,69 @@
+"""`t2t finetune`: train a recipe of configs/finetune/ (BERT heads, GPT transformations, pretraining)
+and print its scores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from t2t.cli.common import example_epilog
+
+EXAMPLE = (
+    "t2t finetune --list",
+    "t2t finetune --recipe bert-sentiment epochs=1 data.limit_train=500",
+    "t2t finetune --recipe bert-pretrain epochs=1 output_dir=runs/bert-pretrain",
+    "t2t finetune --recipe bert-qa model=runs/bert-pretrain output_dir=runs/bert-qa",
+    "t2t finetune --recipe my-recipe.yaml freeze_encoder=true",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "finetune",
+        help="train a fine-tuning or pretraining recipe and print its scores",
+        description=__doc__,
+        epilog=example_epilog(*EXAMPLE),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--recipe", help="a recipe name (see --list) or a YAML file")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="recipe fields, e.g. epochs=1 data.limit_train=200"
+    )
+    parser.add_argument("--list", action="store_true", help="list the built-in recipes")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no loss lines while training")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from t2t.errors import ConfigError
+    from t2t.finetune.recipe import load_recipe, recipe_names
+    from t2t.finetune.run import finetune
+
+    if args.list:
+        for name in recipe_names():
+            recipe = load_recipe(name)
+            print(f"{name:20s} {recipe.task:16s} {recipe.family:5s} {recipe.data.train}")
+        return 0
+    if not args.recipe:
+        raise ConfigError("name a recipe: --recipe NAME (t2t finetune --list) or --recipe FILE.yaml")
+    recipe = load_recipe(args.recipe, args.overrides)
+
+    def log(step: int, loss: float) -> None:
+        if not args.quiet:
+            print(f"step {step:6d}  loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    result = finetune(recipe, on_log=log)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return 0
+    scores = "  ".join(f"{k} {v:.2f}" for k, v in result.scores.items())
+    print(f"{result.recipe}: {scores}")
+    print(
+        f"  {result.parameters:,} parameters ({result.trainable_parameters:,} trained), {result.steps} steps "
+        f"in {result.train_seconds:.1f} s, {result.train_examples} train / {result.test_examples} test"
+    )
+    if result.output_dir:
+        print(f"  saved to {result.output_dir}")
+    return 0
