@@ -107,6 +107,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="refuse prompts longer than the model takes (default: cut them, with a warning)",
     )
+    g = p.add_argument_group("few-shot evaluation (no parameter update)")
+    g.add_argument("--task", help="score K-shot prompts of a task: sentiment, acceptability, paraphrase, ...")
+    g.add_argument(
+        "--shots", type=int, default=0, metavar="K", help="solved training examples per prompt (0)"
+    )
+    g.add_argument("--limit", type=positive_int, default=None, help="score the first N test examples")
     add_device_argument(p)
     add_decoding_arguments(p)
     p.set_defaults(handler=run)
@@ -174,6 +180,8 @@ def _warnings_as_lines() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.task is not None:
+        return _answer_task(args)
     if (args.prompt is None) == (args.input is None):
         raise T2TError('give one prompt (t2t generate --model DIR "text") or --input prompts.jsonl, not both')
     if args.output is not None and args.input is None:
@@ -190,6 +198,22 @@ def run(args: argparse.Namespace) -> int:
         if args.input is None:
             return _answer_one(pipe, args.prompt, config)
         return _answer_file(pipe, Path(args.input), args.output, config)
+
+
+def _answer_task(args: argparse.Namespace) -> int:
+    """--task NAME --shots K: K-shot prompts from the task's training split, scored on its test split."""
+    if args.prompt is not None or args.input is not None:
+        raise T2TError("--task builds its own prompts; leave out the prompt and --input")
+    from t2t.finetune.fewshot import run_fewshot
+    from t2t.generation import load_pipeline
+    from t2t.generation.search import resolve_config
+
+    pipe = load_pipeline(args.model, device=resolve_device(args.device), batch_size=args.batch_size)
+    config = resolve_config(pipe.model, pipe.config, **decoding_options(args))
+    report = run_fewshot(pipe, args.task, args.shots, limit=args.limit, **config.to_dict())
+    scores = "  ".join(f"{k} {v:.2f}" for k, v in report.scores.items())
+    print(f"{report.task} ({report.shots}-shot): {scores}")
+    return 0
 
 
 def _answer_one(pipe, prompt: str, config) -> int:  # type: ignore[no-untyped-def]
