@@ -13,6 +13,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,8 +229,8 @@ class Trainer:
                 if cfg.eval.every and self.step % cfg.eval.every == 0:
                     self._evaluate()
                     last_eval = self.step
-                if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
-                    self._save()
+                if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and not self.bad_in_a_row:
+                    self._save()  # never in the middle of a run of bad steps
             if self._has_eval() and last_eval != self.step:
                 self._evaluate()
             if self._last_saved is None or self._last_saved.name != checkpoint.step_dir_name(self.step):
@@ -292,7 +293,9 @@ class Trainer:
         if finite:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
+        with warnings.catch_warnings():  # a skipped step calls the scheduler without optimizer.step()
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
         if self.dist.enabled:
             replaced, replaceable = (
                 int(x) for x in distributed.all_reduce_sum([replaced, replaceable], self.dist, self.device)
