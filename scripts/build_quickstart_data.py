@@ -27,10 +27,11 @@ import json
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20261123
-Example = dict[str, str]
+Example = dict[str, Any]
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -169,7 +170,7 @@ def question_task(rng: random.Random) -> dict[str, list[Example]]:
             context = " ".join(
                 f"{p} lives in {v}." if k == "live" else f"{p} works as a {v}." for p, k, v in facts
             )
-            rows.append({"inputs": f"{question} context: {context}", "targets": answer})
+            rows.append({"question": question, "context": context, "answers": [answer]})
         out[split] = rows
     return out
 
