@@ -66,7 +66,8 @@ def mix_decoder_inputs(
     candidates = torch.zeros_like(gold_inputs)
     candidates[:, 1:] = predicted[:, :-1]
     allowed = torch.zeros_like(gold_inputs, dtype=torch.bool)
-    allowed[:, 1:] = labels[:, :-1] != IGNORE_INDEX
+    # input t is the token of label t-1 and only matters when label t is scored
+    allowed[:, 1:] = (labels[:, :-1] != IGNORE_INDEX) & (labels[:, 1:] != IGNORE_INDEX)
     if segment_ids is not None:
         allowed[:, 1:] &= (segment_ids[:, 1:] == segment_ids[:, :-1]) & (segment_ids[:, 1:] != 0)
     draws = torch.rand(gold_inputs.shape, generator=generator).to(gold_inputs.device)
