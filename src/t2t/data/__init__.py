@@ -4,6 +4,7 @@ The flow: `read_records` (a file) -> `Task` (text examples with a prefix) -> `Mi
 objective + tokenizer + batching in `make_stream` -> `model(**batch)`.
 """
 
+from t2t.data import objectives
 from t2t.data.mixtures import Mixture, mixing_rates
 from t2t.data.registry import (
     get_mixture,
@@ -15,6 +16,7 @@ from t2t.data.registry import (
     register_task,
 )
 from t2t.data.sources import read_records
+from t2t.data.stream import BatchStream, make_stream
 from t2t.data.tasks import Task
 from t2t.data.templates import (
     TEMPLATES,
@@ -27,6 +29,7 @@ from t2t.data.templates import (
 
 __all__ = [
     "TEMPLATES",
+    "BatchStream",
     "Mixture",
     "Task",
     "classification_task",
@@ -35,7 +38,9 @@ __all__ = [
     "list_mixtures",
     "list_tasks",
     "load_tasks_yaml",
+    "make_stream",
     "mixing_rates",
+    "objectives",
     "qa_task",
     "read_records",
     "reasoning_task",

@@ -1,0 +1,252 @@
+"""Example (text) -> pieces (token ids) for each objective and architecture.
+
+Every example gets its own generator seeded from (seed, example index), so the pieces of example n are
+the same whatever came before it: a stream resumes, and every DDP rank builds the same global batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from typing import Any
+
+import numpy as np
+import torch
+
+from t2t.configbase import check_choice, closest
+from t2t.data import objectives as obj
+from t2t.data.batching import IGNORE, Causal, Masked, Piece, Seq2Seq
+from t2t.errors import ConfigError, DataError
+
+OBJECTIVES = ("text2text", "span_corruption", "prefix_lm", "causal_lm", "mlm_nsp")
+ARCHS = ("encoder-decoder", "decoder", "encoder")
+_VALID = {
+    "encoder-decoder": ("text2text", "span_corruption", "prefix_lm"),
+    "decoder": ("text2text", "span_corruption", "prefix_lm", "causal_lm"),
+    "encoder": ("mlm_nsp",),
+}
+OPTIONS = {
+    "span_corruption": {"noise_density": 0.15, "mean_noise_span_length": 3.0},
+    "mlm_nsp": {"mlm_probability": 0.15, "nsp": True},
+}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_POOL = 32  # documents kept to draw next-sentence negatives from
+
+
+def example_generator(seed: int, index: int) -> torch.Generator:
+    state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
+
+
+def pretraining_text(example: dict) -> str:
+    text = example.get("text") or example.get("inputs")
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"an example has no text to pretrain on (fields: {', '.join(map(repr, example))})")
+    return text
+
+
+class Featurizer:
+    """Tokenizes examples and applies the objective; counts truncations and chunks in `stats`."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        objective: str,
+        arch: str,
+        max_input_length: int,
+        max_target_length: int,
+        seed: int,
+        **options: Any,
+    ) -> None:
+        check_choice("objective", objective, OBJECTIVES)
+        check_choice("arch", arch, ARCHS)
+        if objective not in _VALID[arch]:
+            raise ConfigError(
+                f"objective={objective!r} does not suit arch={arch!r}; use one of {', '.join(_VALID[arch])}"
+            )
+        allowed = {**OPTIONS.get(objective, {}), "decoder_start_id": None}
+        for key in options:
+            if key not in allowed:
+                raise ConfigError(
+                    f"unknown option {key!r} for objective={objective!r}{closest(key, allowed)}; allowed: {', '.join(allowed)}"
+                )
+        self.options = {**allowed, **options}
+        self.tok = tokenizer
+        self.objective, self.arch, self.seed = objective, arch, seed
+        self.max_in, self.max_tgt = max_input_length, max_target_length
+        self.stats: Counter[str] = Counter()
+        self.pool: deque[list[list[int]]] = deque(maxlen=_POOL)
+        self.eos = tokenizer.eos_id
+        self.pad = tokenizer.pad_id if tokenizer.pad_id is not None else (self.eos or 0)
+        self.decoder_start_id = self.options["decoder_start_id"]
+        if self.decoder_start_id is None:
+            self.decoder_start_id = self.pad
+        probe = tokenizer.encode("a")
+        bare = tokenizer.encode("a", add_special_tokens=False)
+        at = probe.index(bare[0]) if bare and bare[0] in probe else 0
+        self.head, self.tail = probe[:at], probe[at + len(bare) :]
+        self._check()
+
+    def _check(self) -> None:
+        if self.objective == "span_corruption":
+            if not getattr(self.tok, "num_sentinels", 0):
+                raise ConfigError(
+                    "span corruption needs sentinel tokens <extra_id_N>; use a sentencepiece tokenizer with extra_ids"
+                )
+            density, mean = self.options["noise_density"], self.options["mean_noise_span_length"]
+            self.tokens_length, _ = obj.span_corruption_lengths(self.max_in, density, mean)
+            spans = obj.noise_spans(self.tokens_length, density, mean)
+            if spans > self.tok.num_sentinels:
+                raise ConfigError(
+                    f"max_input_length={self.max_in} makes {spans} noise spans but the tokenizer has "
+                    f"{self.tok.num_sentinels} sentinels; lower max_input_length"
+                )
+        if self.objective == "mlm_nsp" and self.tok.mask_id is None:
+            raise ConfigError("mlm_nsp needs a [MASK] token; use a wordpiece (BERT) tokenizer")
+        if self.objective == "causal_lm" and self.max_in < 2:
+            raise ConfigError(f"max_input_length={self.max_in} is too short for causal LM")
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        """A packed row's (input, target) token limits."""
+        if self.arch == "encoder-decoder":
+            return self.max_in, self.max_tgt
+        if self.arch == "decoder" and self.objective != "causal_lm":
+            return self.max_in + self.max_tgt, 0
+        return self.max_in, 0
+
+    def state_dict(self) -> dict:
+        return {"pool": [list(doc) for doc in self.pool], "stats": dict(self.stats)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pool = deque(state["pool"], maxlen=_POOL)
+        self.stats = Counter(state["stats"])
+
+    def __call__(self, example: dict, index: int) -> list[Piece]:
+        self.stats["examples"] += 1
+        generator = example_generator(self.seed, index)
+        if self.objective == "text2text":
+            return [self._text2text(example)]
+        if self.objective == "mlm_nsp":
+            return self._mlm_nsp(pretraining_text(example), generator)
+        body = self.tok.encode(pretraining_text(example), add_special_tokens=False)
+        if self.objective == "causal_lm":
+            chunks = obj.causal_lm_chunks(body, self.max_in, eos_id=self.eos)
+            self.stats["chunks"] += len(chunks)
+            return [Causal(c.tolist(), c.tolist()) for c in chunks]
+        if self.objective == "span_corruption":
+            pieces = [
+                self._span(body[i : i + self.tokens_length], generator)
+                for i in range(0, len(body), self.tokens_length)
+            ]
+        else:
+            pieces = self._prefix_lm(body, generator)
+        self.stats["chunks"] += len(pieces)
+        return pieces if self.arch == "encoder-decoder" else [as_causal(p) for p in pieces]
+
+    def _cut(self, ids: list[int], limit: int, keep_last: bool, counter: str) -> list[int]:
+        """Truncate to `limit` keeping the tokenizer's special tokens around the text (counted)."""
+        if len(ids) <= limit:
+            return ids
+        self.stats[counter] += 1
+        head = ids[: len(self.head)] if ids[: len(self.head)] == self.head else []
+        tail = ids[len(ids) - len(self.tail) :] if self.tail and ids[-len(self.tail) :] == self.tail else []
+        middle = ids[len(head) : len(ids) - len(tail)]
+        room = max(limit - len(head) - len(tail), 0)
+        middle = middle[len(middle) - room :] if keep_last else middle[:room]
+        return head + middle + tail
+
+    def _target_ids(self, text: str, special: bool) -> list[int]:
+        ids = self.tok.encode(text, add_special_tokens=special)
+        if self.eos is not None and (not ids or ids[-1] != self.eos):
+            ids.append(self.eos)
+        return ids
+
+    def _text2text(self, example: dict) -> Piece:
+        inputs, targets = example["inputs"], example["targets"]
+        if self.arch == "encoder-decoder":
+            source = self._cut(self.tok.encode(inputs), self.max_in, False, "truncated_inputs")
+            target = self._cut(self._target_ids(targets, True), self.max_tgt, False, "truncated_targets")
+            return Seq2Seq(source, target)
+        prompt = self._cut(self.tok.encode(inputs), self.max_in, True, "truncated_inputs")
+        target = self._target_ids(targets, False)
+        if len(target) > self.max_tgt:
+            self.stats["truncated_targets"] += 1
+            target = target[: self.max_tgt - 1] + target[-1:]
+        return as_causal(Seq2Seq(prompt, target))
+
+    def _span(self, tokens: list[int], generator: torch.Generator) -> Seq2Seq:
+        inputs, targets = obj.span_corruption(
+            tokens,
+            noise_density=self.options["noise_density"],
+            mean_noise_span_length=self.options["mean_noise_span_length"],
+            sentinel_start_id=self.tok.sentinel_id(0),
+            eos_id=self.eos,
+            generator=generator,
+        )
+        return Seq2Seq(inputs.tolist(), targets.tolist())
+
+    def _prefix_lm(self, body: list[int], generator: torch.Generator) -> list[Piece]:
+        room_in, room_tgt = self.max_in - 1, self.max_tgt - 1
+        step = room_in + room_tgt
+        pieces: list[Piece] = []
+        for i in range(0, len(body), step):
+            chunk = body[i : i + step]
+            if len(chunk) < 2:
+                continue
+            inputs, targets = obj.prefix_lm(
+                chunk, eos_id=self.eos, generator=generator, max_inputs=room_in, max_targets=room_tgt
+            )
+            pieces.append(Seq2Seq(inputs.tolist(), targets.tolist()))
+        return pieces
+
+    def _sentences(self, text: str) -> list[list[int]]:
+        lines = [s for s in text.split("\n") if s.strip()]
+        if len(lines) == 1:
+            lines = [s for s in _SENTENCE_END.split(lines[0]) if s.strip()]
+        encoded = self.tok.encode_batch(lines, add_special_tokens=False) if lines else []
+        return [ids for ids in encoded if ids]
+
+    def _mlm_nsp(self, text: str, generator: torch.Generator) -> list[Piece]:
+        sentences = self._sentences(text)
+        cls, sep = self.tok.cls_id, self.tok.sep_id
+        if not self.options["nsp"]:
+            body = [t for s in sentences for t in s]
+            size = self.max_in - 2
+            chunks = [body[i : i + size] for i in range(0, len(body), size)]
+            self.stats["chunks"] += len(chunks)
+            return [self._masked([cls, *c, sep], [0] * (len(c) + 2), -1, generator) for c in chunks]
+        pool = list(self.pool)
+
+        def random_sentences() -> list[list[int]]:
+            doc = pool[int(torch.randint(len(pool), (1,), generator=generator))]
+            start = int(torch.randint(len(doc), (1,), generator=generator))
+            return doc[start:]
+
+        pairs = obj.next_sentence_pairs(
+            sentences, random_sentences if pool else None, max_tokens=self.max_in - 3, generator=generator
+        )
+        self.pool.append(sentences)
+        self.stats["pairs"] += len(pairs)
+        pieces: list[Piece] = []
+        for a, b, label in pairs:
+            ids = [cls, *a, sep, *b, sep]
+            pieces.append(self._masked(ids, [0] * (len(a) + 2) + [1] * (len(b) + 1), label, generator))
+        return pieces
+
+    def _masked(self, ids: list[int], types: list[int], label: int, generator: torch.Generator) -> Masked:
+        inputs, labels = obj.mask_tokens(
+            ids,
+            special_ids=self.tok.special_ids,
+            mask_id=self.tok.mask_id,
+            vocab_size=self.tok.vocab_size,
+            generator=generator,
+            mlm_probability=self.options["mlm_probability"],
+        )
+        return Masked(inputs.tolist(), types, labels.tolist(), label)
+
+
+def as_causal(piece: Seq2Seq) -> Causal:
+    """inputs + targets as one decoder sequence; the loss only on the targets."""
+    return Causal([*piece.inputs, *piece.targets], [IGNORE] * len(piece.inputs) + list(piece.targets))

@@ -1,0 +1,226 @@
+"""Pretraining objectives on token ids: T5 span corruption, prefix LM, causal-LM chunks, BERT masked LM
+and next-sentence pairs. Each is a pure function of its tokens and a `torch.Generator`, so a stream can
+give every example its own seeded generator and resume anywhere.
+
+Span corruption follows t5.data.preprocessors (`random_spans_helper`, `random_spans_noise_mask`,
+`noise_span_to_unique_sentinel`): the same counts, the same uniformly random segmentation, the same
+sentinel order; rounding is half-to-even as tf.round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from t2t.errors import ConfigError
+
+Ids = Sequence[int] | torch.Tensor
+
+
+def _long(token_ids: Ids) -> torch.Tensor:
+    return torch.as_tensor(token_ids, dtype=torch.long).reshape(-1)
+
+
+def _noise_counts(length: int, noise_density: float, mean_noise_span_length: float) -> tuple[int, int]:
+    """(noise tokens, noise spans) for a sequence of `length` tokens, as T5 counts them."""
+    num_noise = round(length * noise_density)
+    num_noise = min(max(num_noise, 1), length - 1)
+    num_spans = max(round(num_noise / mean_noise_span_length), 1)
+    return num_noise, num_spans
+
+
+def span_corruption_lengths(
+    inputs_length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0
+) -> tuple[int, int]:
+    """(tokens_length, targets_length): how many raw tokens to cut so that the corrupted inputs (kept
+    tokens + one sentinel a span + EOS) fill `inputs_length` exactly, and the targets' length then.
+    T5's random_spans_helper: 512 -> (568, 114)."""
+    if inputs_length < 2:
+        raise ConfigError(f"inputs_length={inputs_length} is too short for span corruption; use at least 2")
+
+    def lengths(tokens: int) -> tuple[int, int]:
+        num_noise = round(tokens * noise_density)
+        num_spans = round(num_noise / mean_noise_span_length)
+        return tokens - num_noise + num_spans + 1, num_noise + num_spans + 1
+
+    tokens_length = inputs_length - 1
+    while lengths(tokens_length + 1)[0] <= inputs_length:
+        tokens_length += 1
+    inputs, targets = lengths(tokens_length)
+    if noise_density == 0.5 and targets > inputs:  # T5's adjustment so targets match a round inputs size
+        tokens_length -= 1
+        targets -= 1
+    return tokens_length, targets
+
+
+def _random_segmentation(
+    num_items: int, num_segments: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Lengths of `num_segments` non-empty segments, a uniformly random partition of `num_items`."""
+    starts = (torch.arange(num_items - 1) < num_segments - 1).long()
+    starts = starts[torch.randperm(num_items - 1, generator=generator)]
+    segment_id = torch.cumsum(torch.cat([starts.new_zeros(1), starts]), 0)
+    return torch.bincount(segment_id, minlength=num_segments)
+
+
+def random_spans_noise_mask(
+    length: int,
+    noise_density: float = 0.15,
+    mean_noise_span_length: float = 3.0,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A bool mask of `length`: spans alternate non-noise / noise, starting with non-noise and ending
+    with noise; given the counts, every such mask is equally likely."""
+    original = length
+    length = max(length, 2)  # as T5: avoid degenerate counts
+    num_noise, num_spans = _noise_counts(length, noise_density, mean_noise_span_length)
+    noise_lengths = _random_segmentation(num_noise, num_spans, generator)
+    nonnoise_lengths = _random_segmentation(length - num_noise, num_spans, generator)
+    interleaved = torch.stack([nonnoise_lengths, noise_lengths], 1).reshape(-1)
+    span_starts = torch.cumsum(interleaved, 0)[:-1]
+    span_start_indicator = torch.bincount(span_starts, minlength=length)[:length]
+    return (torch.cumsum(span_start_indicator, 0) % 2 == 1)[:original]
+
+
+def _noise_span_to_unique_sentinel(
+    tokens: torch.Tensor, noise: torch.Tensor, sentinel_start_id: int
+) -> torch.Tensor:
+    """Each noise span becomes one sentinel (the k-th span: sentinel_start_id - k); its other tokens go."""
+    previous = torch.cat([noise.new_zeros(1), noise[:-1]])
+    first = noise & ~previous
+    sentinels = sentinel_start_id + 1 - torch.cumsum(first.long(), 0)
+    return torch.where(first, sentinels, tokens)[~(noise & previous)]
+
+
+def span_corruption(
+    token_ids: Ids,
+    *,
+    noise_density: float = 0.15,
+    mean_noise_span_length: float = 3.0,
+    sentinel_start_id: int,
+    eos_id: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets): noise spans replaced by <extra_id_0>, <extra_id_1>, ... in the inputs; the
+    targets are the sentinels each followed by its removed span; both end with EOS."""
+    tokens = _long(token_ids)
+    noise = random_spans_noise_mask(len(tokens), noise_density, mean_noise_span_length, generator=generator)
+    eos = tokens.new_tensor([eos_id])
+    inputs = _noise_span_to_unique_sentinel(tokens, noise, sentinel_start_id)
+    targets = _noise_span_to_unique_sentinel(tokens, ~noise, sentinel_start_id)
+    return torch.cat([inputs, eos]), torch.cat([targets, eos])
+
+
+def noise_spans(tokens_length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0) -> int:
+    """Sentinels span corruption uses on `tokens_length` tokens (the tokenizer must have that many)."""
+    return _noise_counts(max(tokens_length, 2), noise_density, mean_noise_span_length)[1]
+
+
+def prefix_lm(
+    token_ids: Ids,
+    *,
+    eos_id: int | None,
+    generator: torch.Generator | None = None,
+    max_inputs: int | None = None,
+    max_targets: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets): the text cut at a uniformly random point, the prefix as inputs and the rest as
+    targets (each at least one token, at most max_inputs / max_targets before EOS); EOS appended."""
+    tokens = _long(token_ids)
+    n = len(tokens)
+    if n < 2:
+        raise ConfigError(f"prefix LM needs at least 2 tokens to split, got {n}")
+    low = max(1, n - max_targets) if max_targets else 1
+    high = min(n - 1, max_inputs) if max_inputs else n - 1
+    if low > high:
+        raise ConfigError(f"{n} tokens do not fit max_inputs={max_inputs} + max_targets={max_targets}")
+    split = int(torch.randint(low, high + 1, (1,), generator=generator))
+    end = tokens.new_tensor([] if eos_id is None else [eos_id])
+    return torch.cat([tokens[:split], end]), torch.cat([tokens[split:], end])
+
+
+def causal_lm_chunks(token_ids: Ids, max_length: int, *, eos_id: int | None) -> list[torch.Tensor]:
+    """A document (EOS appended, so a model learns where texts end) cut into pieces of max_length."""
+    tokens = _long(token_ids)
+    if eos_id is not None:
+        tokens = torch.cat([tokens, tokens.new_tensor([eos_id])])
+    return list(torch.split(tokens, max_length))
+
+
+def mask_tokens(
+    token_ids: Ids,
+    *,
+    special_ids: Sequence[int],
+    mask_id: int,
+    vocab_size: int,
+    generator: torch.Generator | None = None,
+    mlm_probability: float = 0.15,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masked LM: round(15%) of the non-special tokens chosen (at least one), of those 80% become
+    [MASK], 10% a random non-special token, 10% stay; labels are the originals there and -100 elsewhere."""
+    tokens = _long(token_ids)
+    special = torch.as_tensor(list(special_ids), dtype=torch.long)
+    candidates = torch.nonzero(~torch.isin(tokens, special)).reshape(-1)
+    labels = torch.full_like(tokens, -100)
+    if len(candidates) == 0:
+        return tokens.clone(), labels
+    count = min(len(candidates), max(1, round(len(candidates) * mlm_probability)))
+    chosen = candidates[torch.randperm(len(candidates), generator=generator)[:count]]
+    labels[chosen] = tokens[chosen]
+    inputs = tokens.clone()
+    roll = torch.rand(count, generator=generator)
+    masked, randomised = chosen[roll < 0.8], chosen[(roll >= 0.8) & (roll < 0.9)]
+    inputs[masked] = mask_id
+    allowed = torch.nonzero(~torch.isin(torch.arange(vocab_size), special)).reshape(-1)
+    picks = torch.randint(len(allowed), (len(randomised),), generator=generator)
+    inputs[randomised] = allowed[picks]
+    return inputs, labels
+
+
+def next_sentence_pairs(
+    sentences: Sequence[Sequence[int]],
+    random_sentences: Callable[[], Sequence[Sequence[int]]] | None,
+    *,
+    max_tokens: int,
+    generator: torch.Generator | None = None,
+) -> list[tuple[list[int], list[int], int]]:
+    """BERT's pairs from one document's sentences: (A, B, label), label 0 when B is the text that
+    follows A and 1 when B comes from another document (drawn by `random_sentences`, 50% of the pairs).
+    A and B together hold at most max_tokens (the longer one is cut at its end)."""
+    pairs: list[tuple[list[int], list[int], int]] = []
+    i = 0
+    while i < len(sentences):
+        chunk: list[Sequence[int]] = []
+        size = 0
+        while i < len(sentences) and (size < max_tokens or not chunk):
+            chunk.append(sentences[i])
+            size += len(sentences[i])
+            i += 1
+        cut = int(torch.randint(1, len(chunk), (1,), generator=generator)) if len(chunk) > 1 else 1
+        a = [t for s in chunk[:cut] for t in s]
+        use_random = random_sentences is not None and float(torch.rand(1, generator=generator)) < 0.5
+        if use_random:
+            other = random_sentences()  # type: ignore[misc]
+            b = [t for s in other for t in s][: max(1, max_tokens - len(a))]
+            i -= len(chunk) - cut  # the unused sentences start the next pair, as BERT does
+        elif len(chunk) > 1:
+            b = [t for s in chunk[cut:] for t in s]
+        elif i < len(sentences):
+            b = list(sentences[i])  # one long sentence: the next one is B
+            i += 1
+        else:
+            continue  # the document's last sentence alone: no real next one (dropped to keep 50/50)
+        if not a or not b:
+            continue
+        pairs.append((*truncate_pair(a, b, max_tokens), int(use_random)))
+    return pairs
+
+
+def truncate_pair(a: list[int], b: list[int], max_tokens: int) -> tuple[list[int], list[int]]:
+    """Cut the longer of the two at its end until both fit max_tokens (BERT's truncate_seq_pair)."""
+    a, b = list(a), list(b)
+    while len(a) + len(b) > max_tokens:
+        (a if len(a) > len(b) else b).pop()
+    return a, b
