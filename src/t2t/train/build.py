@@ -9,7 +9,9 @@ from t2t.errors import ConfigError
 from t2t.train.config import TrainConfig
 
 
-def build_model(cfg: TrainConfig) -> Any:
+def build_model(cfg: TrainConfig, tokenizer: Any = None) -> Any:
+    """From a checkpoint as it is; from a preset or config file sized for the tokenizer (vocabulary rows,
+    pad / EOS / decoder start ids) unless model.overrides sets those fields itself."""
     import t2t
     from t2t.config import ModelConfig
 
@@ -25,9 +27,23 @@ def build_model(cfg: TrainConfig) -> Any:
         model_cfg = ModelConfig.load(m.config)
     else:
         raise ConfigError("model: give model.preset, model.config or model.checkpoint (or pass model=)")
-    if m.overrides:
-        model_cfg = model_cfg.replace(**m.overrides)
+    fields = {**_tokenizer_fields(model_cfg, tokenizer), **m.overrides}
+    if fields:
+        model_cfg = model_cfg.replace(**fields)
     return t2t.build_model(model_cfg)
+
+
+def _tokenizer_fields(model_cfg: Any, tokenizer: Any) -> dict[str, Any]:
+    if tokenizer is None:
+        return {}
+    fields: dict[str, Any] = {"vocab_size": tokenizer.model_vocab_size}
+    if tokenizer.pad_id is not None:
+        fields["pad_id"] = tokenizer.pad_id
+        if model_cfg.arch == "encoder-decoder":
+            fields["decoder_start_id"] = tokenizer.pad_id  # T5: decoding starts from the pad token
+    if tokenizer.eos_id is not None and model_cfg.arch != "encoder":
+        fields["eos_id"] = tokenizer.eos_id
+    return fields
 
 
 def _with_overrides(model: Any, overrides: dict[str, Any]) -> Any:
@@ -59,17 +75,15 @@ def register_yaml_tasks(cfg: TrainConfig) -> None:
     for path in cfg.data.tasks_yaml:
         if not Path(path).is_file():
             raise ConfigError(f"data.tasks_yaml: {path} not found")
-        load_tasks_yaml(path)
+        load_tasks_yaml(path, overwrite=True)  # a second run in one process declares them again
 
 
-def source_of(cfg: TrainConfig) -> Any:
-    from t2t.data import get_mixture, get_task
-
-    if cfg.data.mixture:
-        return get_mixture(cfg.data.mixture)
-    if cfg.data.task:
-        return get_task(cfg.data.task)
-    raise ConfigError("data: give data.task or data.mixture (or pass train_stream=)")
+def source_of(cfg: TrainConfig) -> str:
+    """The registered task / mixture name (or data file) that make_stream resolves."""
+    source = cfg.data.mixture or cfg.data.task
+    if not source:
+        raise ConfigError("data: give data.task or data.mixture (or pass train_stream=)")
+    return source
 
 
 def arch_of(model: Any) -> str:
