@@ -217,6 +217,7 @@ def test_resume_from_state_dict_is_exact(tokenizers, sentiment, documents, objec
         max_target_length=12,
         pack=pack,
         seed=7,
+        shuffle=objective == "text2text",
     )
     stream = make_stream(source, tok, **options)
     for _ in range(5):

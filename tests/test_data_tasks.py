@@ -24,6 +24,7 @@ from t2t.data import (
     summarization_task,
     translation_task,
 )
+from t2t.data.mixtures import cycle_examples
 from t2t.errors import ConfigError, DataError
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "data" / "builtin" / "quickstart"
@@ -183,3 +184,19 @@ def test_mixture_errors(tmp_path):
         Mixture("x", [Task("a", numbered(tmp_path, "a", 1))], rate="proportionl")
     with pytest.raises(DataError, match="no task named 'missing_task'"):
         Mixture("x", ["missing_task"])
+
+
+def test_shuffled_epochs_are_permutations_and_resume(tmp_path):
+    task = Task("sh", numbered(tmp_path, "sh", 10))
+    run = [e["targets"] for e in itertools.islice(cycle_examples(task, "train", 0, shuffle_seed=1), 30)]
+    for epoch in range(3):
+        assert sorted(run[epoch * 10 : epoch * 10 + 10], key=int) == [str(i) for i in range(10)]
+    assert run[:10] != run[10:20] and run[:10] != [str(i) for i in range(10)]
+    for start in (3, 10, 17):
+        again = [
+            e["targets"] for e in itertools.islice(cycle_examples(task, "train", start, shuffle_seed=1), 8)
+        ]
+        assert again == run[start : start + 8]
+    mixture = Mixture("shm", [task, Task("sh2", numbered(tmp_path, "sh2", 7))])
+    first = list(itertools.islice(mixture.examples(seed=2, shuffle=True), 40))
+    assert list(itertools.islice(mixture.examples(seed=2, start=13, shuffle=True), 20)) == first[13:33]

@@ -23,8 +23,12 @@ RATES = ("proportional", "equal", "temperature")
 _BLOCK = 4096
 
 
-def cycle_examples(task: Task, split: str, start: int = 0) -> Iterator[dict]:
-    """A task's examples over and over (epoch after epoch), from example `start` of the endless run."""
+def cycle_examples(task: Task, split: str, start: int = 0, shuffle_seed: int | None = None) -> Iterator[dict]:
+    """A task's examples over and over (epoch after epoch), from example `start` of the endless run.
+    With shuffle_seed, each epoch visits the split in its own seeded order (the split is held in memory)."""
+    if shuffle_seed is not None:
+        yield from _shuffled_cycle(task, split, start, shuffle_seed)
+        return
     first = 0
     if start:
         size = task.num_examples(split)
@@ -39,6 +43,18 @@ def cycle_examples(task: Task, split: str, start: int = 0) -> Iterator[dict]:
         if not produced and first == 0:
             raise DataError(f"task {task.name!r} has no {split} examples to repeat")
         first = 0
+
+
+def _shuffled_cycle(task: Task, split: str, start: int, seed: int) -> Iterator[dict]:
+    examples = list(task.examples(split))
+    if not examples:
+        raise DataError(f"task {task.name!r} has no {split} examples to repeat")
+    epoch, offset = divmod(start, len(examples))
+    while True:
+        order = np.random.default_rng([seed, epoch]).permutation(len(examples))
+        for index in order[offset:].tolist():
+            yield examples[index]
+        epoch, offset = epoch + 1, 0
 
 
 class Mixture:
@@ -96,15 +112,21 @@ class Mixture:
         probs = np.array(list(self.rates.values()), dtype=np.float64)
         return np.random.default_rng([seed, block]).choice(len(probs), size=_BLOCK, p=probs / probs.sum())
 
-    def examples(self, split: str = "train", seed: int = 0, start: int = 0) -> Iterator[dict]:
-        """Endless, deterministic given `seed`; `start` begins at that position of the same sequence."""
+    def examples(
+        self, split: str = "train", seed: int = 0, start: int = 0, shuffle: bool = False
+    ) -> Iterator[dict]:
+        """Endless, deterministic given `seed`; `start` begins at that position of the same sequence.
+        shuffle: each task's epochs in a seeded order (its split held in memory)."""
         block, offset = divmod(start, _BLOCK)
         counts = np.zeros(len(self.tasks), dtype=np.int64)
         for b in range(block):
             counts += np.bincount(self._choices(seed, b), minlength=len(self.tasks))
         first = self._choices(seed, block)
         counts += np.bincount(first[:offset], minlength=len(self.tasks))
-        streams = [cycle_examples(t, split, int(n)) for t, n in zip(self.tasks, counts, strict=True)]
+        streams = [
+            cycle_examples(t, split, int(n), seed + k if shuffle else None)
+            for k, (t, n) in enumerate(zip(self.tasks, counts, strict=True))
+        ]
         choices: np.ndarray = first[offset:]
         while True:
             for index in choices.tolist():

@@ -181,14 +181,16 @@ class BatchStream:
         self._examples = None
 
 
-def _examples(source: Task | Mixture, split: str, seed: int, repeat: bool) -> Callable[[int], Iterator[dict]]:
+def _examples(
+    source: Task | Mixture, split: str, seed: int, repeat: bool, shuffle: bool
+) -> Callable[[int], Iterator[dict]]:
     """A function start -> the source's examples from that position (endless when repeat)."""
     if isinstance(source, Mixture):
         if repeat:
-            return lambda start: source.examples(split, seed=seed, start=start)
+            return lambda start: source.examples(split, seed=seed, start=start, shuffle=shuffle)
         return lambda start: itertools.islice(source.examples_once(split), start, None)
     if repeat:
-        return lambda start: cycle_examples(source, split, start)
+        return lambda start: cycle_examples(source, split, start, seed if shuffle else None)
     return lambda start: source.examples(split, start=start)
 
 
@@ -207,6 +209,7 @@ def make_stream(
     repeat: bool = True,
     rank: int = 0,
     world_size: int = 1,
+    shuffle: bool = False,
     **objective_options: Any,
 ) -> BatchStream:
     """Batches of `source` (a Task, a Mixture, a registered name or a data file) for `model(**batch)`.
@@ -214,7 +217,9 @@ def make_stream(
     objective: text2text (inputs -> targets), span_corruption, prefix_lm (encoder-decoder or decoder),
     causal_lm (decoder), mlm_nsp (encoder). Pretraining objectives read each example's "text" (else
     "inputs"). Options: noise_density, mean_noise_span_length (span_corruption); mlm_probability, nsp
-    (mlm_nsp); decoder_start_id (encoder-decoder; default the pad id, as T5)."""
+    (mlm_nsp); decoder_start_id (encoder-decoder; default the pad id, as T5). shuffle (with repeat):
+    every epoch of every task in its own seeded order; it holds each task's split in memory, so shuffle
+    a corpus too big for that on disk beforehand."""
     resolved = resolve(source)
     featurizer = Featurizer(
         tokenizer,
@@ -226,7 +231,7 @@ def make_stream(
         **objective_options,
     )
     return BatchStream(
-        _examples(resolved, split, seed, repeat),
+        _examples(resolved, split, seed, repeat, shuffle),
         featurizer,
         batch_size=batch_size,
         pack=pack,
