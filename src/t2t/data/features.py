@@ -10,7 +10,6 @@ import re
 from collections import Counter, deque
 from typing import Any
 
-import numpy as np
 import torch
 
 from t2t.configbase import check_choice, closest
@@ -31,11 +30,19 @@ OPTIONS = {
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _POOL = 32  # documents kept to draw next-sentence negatives from
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
 
 
 def example_generator(seed: int, index: int) -> torch.Generator:
-    state = np.random.SeedSequence([seed, index]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
+    """Example `index`'s own generator: well-mixed seeds, so neighbouring examples draw unrelated noise."""
+    return torch.Generator().manual_seed(_splitmix64(_splitmix64(seed) ^ index) >> 1)
 
 
 def pretraining_text(example: dict) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 from t2t.errors import ConfigError
@@ -54,14 +55,29 @@ def span_corruption_lengths(
     return tokens_length, targets
 
 
-def _random_segmentation(
-    num_items: int, num_segments: int, generator: torch.Generator | None
-) -> torch.Tensor:
+def _random_segmentation(num_items: int, num_segments: int, generator: torch.Generator | None) -> np.ndarray:
     """Lengths of `num_segments` non-empty segments, a uniformly random partition of `num_items`."""
-    starts = (torch.arange(num_items - 1) < num_segments - 1).long()
-    starts = starts[torch.randperm(num_items - 1, generator=generator)]
-    segment_id = torch.cumsum(torch.cat([starts.new_zeros(1), starts]), 0)
-    return torch.bincount(segment_id, minlength=num_segments)
+    order = torch.randperm(num_items - 1, generator=generator).numpy()
+    starts = np.zeros(num_items, dtype=np.int64)
+    starts[1:] = order < num_segments - 1  # a random (num_segments - 1)-subset of the gaps starts a segment
+    return np.bincount(np.cumsum(starts), minlength=num_segments)
+
+
+def _noise_mask(
+    length: int, noise_density: float, mean: float, generator: torch.Generator | None
+) -> np.ndarray:
+    original = length
+    length = max(length, 2)  # as T5: avoid degenerate counts
+    num_noise, num_spans = _noise_counts(length, noise_density, mean)
+    interleaved = np.stack(
+        [
+            _random_segmentation(length - num_noise, num_spans, generator),
+            _random_segmentation(num_noise, num_spans, generator),
+        ],
+        1,
+    ).reshape(-1)
+    span_start_indicator = np.bincount(np.cumsum(interleaved)[:-1], minlength=length)[:length]
+    return (np.cumsum(span_start_indicator) % 2 == 1)[:original]
 
 
 def random_spans_noise_mask(
@@ -73,25 +89,17 @@ def random_spans_noise_mask(
 ) -> torch.Tensor:
     """A bool mask of `length`: spans alternate non-noise / noise, starting with non-noise and ending
     with noise; given the counts, every such mask is equally likely."""
-    original = length
-    length = max(length, 2)  # as T5: avoid degenerate counts
-    num_noise, num_spans = _noise_counts(length, noise_density, mean_noise_span_length)
-    noise_lengths = _random_segmentation(num_noise, num_spans, generator)
-    nonnoise_lengths = _random_segmentation(length - num_noise, num_spans, generator)
-    interleaved = torch.stack([nonnoise_lengths, noise_lengths], 1).reshape(-1)
-    span_starts = torch.cumsum(interleaved, 0)[:-1]
-    span_start_indicator = torch.bincount(span_starts, minlength=length)[:length]
-    return (torch.cumsum(span_start_indicator, 0) % 2 == 1)[:original]
+    return torch.from_numpy(_noise_mask(length, noise_density, mean_noise_span_length, generator))
 
 
 def _noise_span_to_unique_sentinel(
-    tokens: torch.Tensor, noise: torch.Tensor, sentinel_start_id: int
-) -> torch.Tensor:
+    tokens: np.ndarray, noise: np.ndarray, sentinel_start_id: int
+) -> np.ndarray:
     """Each noise span becomes one sentinel (the k-th span: sentinel_start_id - k); its other tokens go."""
-    previous = torch.cat([noise.new_zeros(1), noise[:-1]])
+    previous = np.concatenate([[False], noise[:-1]])
     first = noise & ~previous
-    sentinels = sentinel_start_id + 1 - torch.cumsum(first.long(), 0)
-    return torch.where(first, sentinels, tokens)[~(noise & previous)]
+    sentinels = sentinel_start_id + 1 - np.cumsum(first)
+    return np.where(first, sentinels, tokens)[~(noise & previous)]
 
 
 def span_corruption(
@@ -105,12 +113,11 @@ def span_corruption(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, targets): noise spans replaced by <extra_id_0>, <extra_id_1>, ... in the inputs; the
     targets are the sentinels each followed by its removed span; both end with EOS."""
-    tokens = _long(token_ids)
-    noise = random_spans_noise_mask(len(tokens), noise_density, mean_noise_span_length, generator=generator)
-    eos = tokens.new_tensor([eos_id])
+    tokens = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+    noise = _noise_mask(len(tokens), noise_density, mean_noise_span_length, generator)
     inputs = _noise_span_to_unique_sentinel(tokens, noise, sentinel_start_id)
     targets = _noise_span_to_unique_sentinel(tokens, ~noise, sentinel_start_id)
-    return torch.cat([inputs, eos]), torch.cat([targets, eos])
+    return torch.from_numpy(np.append(inputs, eos_id)), torch.from_numpy(np.append(targets, eos_id))
 
 
 def noise_spans(tokens_length: int, noise_density: float = 0.15, mean_noise_span_length: float = 3.0) -> int:
