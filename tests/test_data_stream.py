@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import t2t
-from t2t.data import Task, classification_task, make_stream
+from t2t.data import Mixture, Task, classification_task, make_stream, register_mixture
 from t2t.data.objectives import span_corruption_lengths
 from t2t.errors import ConfigError
 from tokenizer_helpers import write_corpus
@@ -270,3 +270,38 @@ def test_configuration_errors(tokenizers, sentiment):
             batch_size=2,
             max_input_length=4096,
         )
+
+
+def test_sources_by_mixture_name_and_path(tokenizers, sentiment, tmp_path):
+    tok = tokenizers["sentencepiece"]
+    rows = [{"inputs": f"item {i}", "targets": "yes" if i % 2 else "no"} for i in range(5)]
+    path = tmp_path / "small.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    by_path = list(
+        make_stream(str(path), tok, batch_size=2, max_input_length=16, max_target_length=4, repeat=False)
+    )
+    assert [len(b["input_ids"]) for b in by_path] == [2, 2, 1]
+    mixture = Mixture("stream_mix", [sentiment, Task("small", path)], rate="equal")
+    register_mixture(mixture, overwrite=True)
+    once = make_stream(
+        "stream_mix", tok, batch_size=4, max_input_length=16, max_target_length=4, repeat=False
+    )
+    assert sum(len(b["input_ids"]) for b in once) == sentiment.num_examples() + 5
+    endless = make_stream(mixture, tok, batch_size=4, max_input_length=16, max_target_length=4)
+    for _ in range(3):
+        next(endless)
+    assert endless.stats["examples"] == 12 and endless.stats["batches"] == 3
+
+
+def test_skipped_records_reach_the_stream_stats(tokenizers, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"inputs": "a", "targets": "b"}\nnot json\n{"inputs": "c"}\n{"inputs": "d", "targets": "e"}\n'
+    )
+    task = Task("bad", path, skip_bad_records=True)
+    stream = make_stream(
+        task, tokenizers["sentencepiece"], batch_size=1, max_input_length=8, max_target_length=4
+    )
+    next(stream)
+    next(stream)
+    assert stream.stats["skipped_records"] == 2 and stream.stats["examples"] == 2

@@ -35,6 +35,8 @@ class BatchStream:
         examples: Callable[[int], Iterator[dict]],
         featurizer: Featurizer,
         *,
+        tasks: list[Task] | None = None,
+        split: str = "train",
         batch_size: int,
         pack: bool,
         rank: int = 0,
@@ -54,6 +56,7 @@ class BatchStream:
                 "packing mixes sentence pairs, which next-sentence prediction cannot; pass nsp=False or pack=False"
             )
         self._source = examples
+        self._tasks, self._split = tasks or [], split
         self.featurizer = featurizer
         self.batch_size, self.pack = batch_size, pack
         self.rank, self.world_size = rank, world_size
@@ -66,8 +69,11 @@ class BatchStream:
 
     @property
     def stats(self) -> dict[str, int]:
-        """examples, chunks / pairs, truncated_inputs, truncated_targets, rows, batches, tokens, padding."""
+        """examples, chunks / pairs, truncated_inputs, truncated_targets, rows, batches, tokens, padding,
+        skipped_records (bad records skipped with skip_bad_records, in each task's latest pass)."""
+        skipped = sum(t.skipped.get(self._split, 0) for t in self._tasks)
         return {
+            "skipped_records": skipped,
             "examples": 0,
             "truncated_inputs": 0,
             "truncated_targets": 0,
@@ -233,6 +239,8 @@ def make_stream(
     return BatchStream(
         _examples(resolved, split, seed, repeat, shuffle),
         featurizer,
+        tasks=resolved.tasks if isinstance(resolved, Mixture) else [resolved],
+        split=split,
         batch_size=batch_size,
         pack=pack,
         rank=rank,

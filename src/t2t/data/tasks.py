@@ -65,7 +65,7 @@ class Task:
         self._preprocess = preprocess
         self._postprocess = postprocess or _strip
         self._sizes: dict[str, int] = {}
-        self.skipped: dict[str, int] = {}
+        self.skipped: dict[str, int] = {}  # split -> bad records skipped in the latest pass
         if callable(source):
             self._reader: Callable[[str], Iterable[dict]] | None = source
             self._files: dict[str, Path] = {}
@@ -111,14 +111,7 @@ class Task:
     def examples(self, split: str = "train", start: int = 0) -> Iterator[dict]:
         """The split's examples in file order, prefix applied; `start` skips that many examples."""
         rows, records = self._records(split)
-        bad = 0
-        produced = self._produce(split, rows, records)
-        try:
-            yield from itertools.islice(produced, start, None)
-        finally:
-            if records is not None:
-                bad = records.skipped
-            self.skipped[split] = bad
+        yield from itertools.islice(self._produce(split, rows, records), start, None)
 
     def _produce(self, split: str, rows: Iterable[dict], records: Records | None) -> Iterator[dict]:
         for number, record in enumerate(rows, 1):
@@ -130,8 +123,12 @@ class Task:
                     raise
                 records.skipped += 1
                 continue
+            if records is not None:
+                self.skipped[split] = records.skipped  # bad records of this pass so far
             if example is not None:
                 yield example
+        if records is not None:
+            self.skipped[split] = records.skipped
 
     def _example(self, record: dict, where: str) -> dict | None:
         if not isinstance(record, dict):
