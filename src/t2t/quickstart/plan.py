@@ -1,0 +1,66 @@
+"""How big the quickstart's model is and how long each stage trains: one plan for the full run (at most
+15 minutes on a 2-core CPU) and one for `--fast` (about 2 minutes, what the tests run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QuickstartPlan:
+    name: str
+    vocab_size: int  # sentencepiece tokens, 100 sentinels included (padded to a multiple of 128)
+    d_model: int
+    n_layers: int  # encoder layers = decoder layers
+    n_heads: int
+    d_ff: int
+    pretrain_steps: int
+    pretrain_batch_size: int
+    pretrain_input_length: int  # span-corrupted inputs; the raw span is longer (T5's 512 -> 568)
+    finetune_steps: int
+    finetune_batch_size: int
+    lr: float  # AdamW peak learning rate, linear warmup then inverse square root
+    warmup_steps: int
+    max_input_length: int
+    max_target_length: int
+    eval_limit: int | None  # test examples per task (None: all)
+
+
+PLANS = {
+    "full": QuickstartPlan(
+        name="full",
+        vocab_size=4000,
+        d_model=128,
+        n_layers=3,
+        n_heads=4,
+        d_ff=512,
+        pretrain_steps=1500,
+        pretrain_batch_size=32,
+        pretrain_input_length=64,
+        finetune_steps=2500,
+        finetune_batch_size=32,
+        lr=2e-3,
+        warmup_steps=100,
+        max_input_length=96,
+        max_target_length=24,
+        eval_limit=None,
+    ),
+    "fast": QuickstartPlan(
+        name="fast",
+        vocab_size=1000,
+        d_model=64,
+        n_layers=2,
+        n_heads=4,
+        d_ff=128,
+        pretrain_steps=60,
+        pretrain_batch_size=16,
+        pretrain_input_length=48,
+        finetune_steps=120,
+        finetune_batch_size=16,
+        lr=3e-3,
+        warmup_steps=20,
+        max_input_length=80,
+        max_target_length=24,
+        eval_limit=40,
+    ),
+}

@@ -1,0 +1,45 @@
+"""The quickstart's closing table: each task's held-out scores with and without pretraining, the time of
+every stage, and the answers to a few prompts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from t2t.quickstart.tasks import RULE_TASKS
+
+
+def render_report(report: Any) -> str:
+    variants = list(report.scores)
+    lines = [
+        f"# t2t quickstart ({report.plan} plan, seed {report.seed}, {report.device}, "
+        f"{report.parameters / 1e6:.2f}M parameters)",
+        "",
+        "| task | metric | " + " | ".join(variants) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in variants) + " |",
+    ]
+    first = report.scores[variants[0]] if variants else {}
+    for task, metrics in first.items():
+        mark = " (rule)" if task in RULE_TASKS else ""
+        for metric in metrics:
+            cells = [_cell(report.scores[v].get(task, {}).get(metric)) for v in variants]
+            lines.append(f"| {task}{mark} | {metric} | " + " | ".join(cells) + " |")
+    lines += ["", "| stage | seconds |", "| --- | ---: |"]
+    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in report.stages.items()]
+    lines += [f"| total | {report.total_seconds:.1f} |", ""]
+    if report.answers:
+        lines += ["Prompts answered by the pretrained + fine-tuned model:", ""]
+        lines += [f"- `{prompt}` -> `{answer}`" for prompt, answer in report.answers]
+        lines.append("")
+    if report.model_dir:
+        lines += [
+            f"Model and tokenizer: {report.model_dir}",
+            f'  t2t generate --model {report.model_dir} "reasoning: If it snows, the roof gets white. If the '
+            f'wind blows, the roof gets cold. It is snowing, what happens to the roof?"',
+            f"  t2t eval --model {report.model_dir} --tasks quickstart_reasoning,quickstart_translate",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

@@ -1,0 +1,242 @@
+"""run_quickstart: tokenizer -> pretraining -> fine-tuning with and without it -> evaluation -> prompts.
+
+Each stage is timed; the report compares every task's held-out score of the model fine-tuned from the
+pretrained weights with the same model fine-tuned from scratch for the same number of steps (the T5
+paper's transfer claim, at small scale). OUT ends up with `model/` (weights + tokenizer, what
+`t2t generate --model OUT/model` and `t2t eval --model OUT/model` take), `report.md`, `report.json` and
+the training runs under `runs/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t2t.data import Task, get_task, make_stream
+from t2t.presets import preset
+from t2t.quickstart.plan import PLANS, QuickstartPlan
+from t2t.quickstart.report import render_report
+from t2t.quickstart.tasks import DATA_DIR, QUICKSTART_TASKS, register_quickstart_tasks
+from t2t.utils.io import atomic_open, atomic_write_text
+
+CORPUS = DATA_DIR.parent / "finetune" / "corpus" / "train.txt"
+PROMPTS = (
+    "translate English to German: four hundred and twelve",
+    "classify sentiment: The harvest was rich and everyone rejoiced.",
+    "question: Where does Clara live? context: Tom works as a baker. Clara lives in Lisbon.",
+    "summarize: It was a cold day. Emma, a pilot from Oslo, built a wooden bridge on Sunday. Nobody expected it.",
+    "reasoning: If it rains, the ground gets wet. If the sun shines, the ground gets dry. It is raining, what "
+    "happens to the ground?",
+)
+
+
+@dataclass
+class QuickstartReport:
+    plan: str
+    seed: int
+    device: str
+    parameters: int
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # variant -> task -> metric
+    answers: list[tuple[str, str]] = field(default_factory=list)
+    model_dir: str = ""
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.stages.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"total_seconds": self.total_seconds}
+
+
+def run_quickstart(
+    out: str | Path,
+    *,
+    fast: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> QuickstartReport:
+    plan = PLANS["fast" if fast else "full"]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    register_quickstart_tasks()
+    tasks = [get_task(name) for name in QUICKSTART_TASKS]
+    report = QuickstartReport(plan=plan.name, seed=seed, device=_device(device), parameters=0)
+
+    with _stage(report, "tokenizer", log):
+        tokenizer = _train_tokenizer(plan, tasks, out / "work")
+    with _stage(report, "pretrain", log):
+        torch.manual_seed(seed)
+        pretrained = _build_model(plan, tokenizer)
+        initial = {k: v.clone() for k, v in pretrained.state_dict().items()}
+        report.parameters = sum(p.numel() for p in pretrained.parameters())
+        corpus = Task("quickstart_corpus", out / "work" / "pretrain.txt")
+        stream = make_stream(
+            corpus,
+            tokenizer,
+            objective="span_corruption",
+            batch_size=plan.pretrain_batch_size,
+            max_input_length=plan.pretrain_input_length,
+            max_target_length=plan.max_target_length * 2,
+            seed=seed,
+        )
+        _fit(
+            plan,
+            pretrained,
+            tokenizer,
+            stream,
+            out / "runs" / "pretrain",
+            plan.pretrain_steps,
+            seed,
+            device,
+            progress,
+        )
+    variants = {"pretrained": pretrained, "from scratch": _build_model(plan, tokenizer)}
+    variants["from scratch"].load_state_dict(initial)  # the same initial weights, no pretraining
+    for variant, model in variants.items():
+        with _stage(report, f"finetune ({variant})", log):
+            stream = make_stream(
+                "quickstart",
+                tokenizer,
+                objective="text2text",
+                batch_size=plan.finetune_batch_size,
+                max_input_length=plan.max_input_length,
+                max_target_length=plan.max_target_length,
+                seed=seed,
+            )
+            run_dir = out / "runs" / f"finetune-{variant.replace(' ', '-')}"
+            _fit(plan, model, tokenizer, stream, run_dir, plan.finetune_steps, seed, device, progress)
+        with _stage(report, f"evaluate ({variant})", log):
+            report.scores[variant] = _evaluate(model, tokenizer, tasks, plan, progress)
+    best = variants["pretrained"]
+    with _stage(report, "prompts + save", log):
+        report.answers = _answer(best, tokenizer, PROMPTS)
+        model_dir = out / "model"
+        best.save_pretrained(model_dir)
+        tokenizer.save_pretrained(model_dir)
+        report.model_dir = str(model_dir)
+    text = render_report(report)
+    atomic_write_text(out / "report.md", text)
+    with atomic_open(out / "report.json") as handle:
+        json.dump(report.to_json(), handle, indent=2)
+    log(text)
+    return report
+
+
+@contextmanager
+def _stage(report: QuickstartReport, name: str, log: Callable[[str], None]) -> Iterator[None]:
+    log(f"== {name}")
+    start = time.perf_counter()
+    yield
+    report.stages[name] = time.perf_counter() - start
+    log(f"   {name}: {report.stages[name]:.1f}s")
+
+
+def _device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _lines(tasks: list[Task]) -> Iterator[str]:
+    for task in tasks:
+        for example in task.examples("train"):
+            yield example["inputs"]
+            yield example["targets"]
+
+
+def _train_tokenizer(plan: QuickstartPlan, tasks: list[Task], work: Path) -> Any:
+    """A sentencepiece vocabulary over the corpus and the tasks' training text (never their test text).
+
+    The pretraining corpus is the built-in prose plus the tasks' training inputs without their targets:
+    unlabeled in-domain text, as the T5 paper's in-domain pretraining ablations use."""
+    from t2t.tokenizer import TokenizerConfig, train_tokenizer
+
+    work.mkdir(parents=True, exist_ok=True)
+    task_text = list(_lines(tasks))
+    corpus_text = CORPUS.read_text(encoding="utf-8").splitlines()
+    atomic_write_text(work / "tokenizer.txt", "\n".join(corpus_text + task_text) + "\n")
+    inputs_only = task_text[0::2]
+    atomic_write_text(
+        work / "pretrain.txt", "\n".join(line for line in corpus_text + inputs_only if line) + "\n"
+    )
+    return train_tokenizer([work / "tokenizer.txt"], TokenizerConfig(vocab_size=plan.vocab_size))
+
+
+def _build_model(plan: QuickstartPlan, tokenizer: Any) -> Any:
+    from t2t.model.build import build_model
+
+    config = preset(
+        "t5-small",
+        vocab_size=tokenizer.model_vocab_size,
+        d_model=plan.d_model,
+        d_ff=plan.d_ff,
+        n_heads=plan.n_heads,
+        head_dim=plan.d_model // plan.n_heads,
+        n_encoder_layers=plan.n_layers,
+        n_decoder_layers=plan.n_layers,
+        dropout=0.0,
+    )
+    return build_model(config)
+
+
+def _fit(
+    plan: QuickstartPlan,
+    model: Any,
+    tokenizer: Any,
+    stream: Any,
+    run_dir: Path,
+    steps: int,
+    seed: int,
+    device: str,
+    progress: bool,
+) -> Any:
+    from t2t.train import TrainConfig, Trainer
+
+    config = TrainConfig.from_dict(
+        {
+            "run_dir": str(run_dir),
+            "seed": seed,
+            "max_steps": steps,
+            "device": device,
+            "progress": progress,
+            "log_every": 50,
+            "optim": {"name": "adamw", "lr": plan.lr},
+            "schedule": {"name": "inverse_sqrt", "warmup_steps": plan.warmup_steps},
+            "checkpoint": {"keep_last": 1, "format": "t2t"},
+        }
+    )
+    return Trainer(config, model=model, tokenizer=tokenizer, train_stream=stream).fit()
+
+
+def _evaluate(model: Any, tokenizer: Any, tasks: list[Task], plan: QuickstartPlan, progress: bool) -> dict:
+    from t2t.evaluate import evaluate
+
+    result = evaluate(
+        model,
+        tokenizer,
+        tasks,
+        split="test",
+        batch_size=64,
+        max_new_tokens=plan.max_target_length,
+        limit=plan.eval_limit,
+        progress=progress,
+    )
+    return result.scores
+
+
+def _answer(model: Any, tokenizer: Any, prompts: tuple[str, ...]) -> list[tuple[str, str]]:
+    from t2t.generation import Pipeline
+
+    pipe = Pipeline(model, tokenizer)
+    return list(zip(prompts, pipe(list(prompts), max_new_tokens=32), strict=True))

@@ -1,0 +1,92 @@
+"""The quickstart: built-in data kept apart between splits, and the --fast run end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from t2t.data import get_task
+from t2t.quickstart import QUICKSTART_TASKS, register_quickstart_tasks
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^a-z0-9äöüß]+", " ", text.lower()).strip()
+
+
+@pytest.mark.parametrize("name", QUICKSTART_TASKS)
+def test_no_test_example_is_in_training(name: str) -> None:
+    register_quickstart_tasks()
+    task = get_task(name)
+    train = {_normalise(e["inputs"]) for e in task.examples("train")}
+    test = [_normalise(e["inputs"]) for e in task.examples("test")]
+    assert test and train
+    leaked = [t for t in test if t in train]
+    assert not leaked, f"{len(leaked)} test inputs of {name} occur in training, e.g. {leaked[0]!r}"
+
+
+def test_rule_tasks_hold_out_what_a_memoriser_would_need() -> None:
+    """Reasoning: no (subject, answer) pair of the test split is an answer in training, so a held-out item
+    cannot be answered from memory; translation: no test number is a training number."""
+    register_quickstart_tasks()
+    pair = re.compile(r"what happens to (.+)\?$")
+
+    def pairs(split: str) -> set[tuple[str, str]]:
+        task = get_task("quickstart_reasoning")
+        return {(pair.search(e["inputs"]).group(1), e["targets"]) for e in task.examples(split)}  # type: ignore[union-attr]
+
+    assert not pairs("test") & pairs("train")
+    translate = get_task("quickstart_translate")
+    assert not {e["targets"] for e in translate.examples("test")} & {
+        e["targets"] for e in translate.examples("train")
+    }
+
+
+def test_prefixes_mirror_the_examples() -> None:
+    register_quickstart_tasks()
+    first = {name: next(get_task(name).examples("test"))["inputs"] for name in QUICKSTART_TASKS}
+    assert first["quickstart_translate"].startswith("translate English to German: ")
+    assert first["quickstart_sentiment"].startswith("classify sentiment: ")
+    assert re.match(r"question: .+ context: .+", first["quickstart_question"])
+    assert first["quickstart_summarize"].startswith("summarize: ")
+    assert first["quickstart_reasoning"].startswith("reasoning: ")
+
+
+@pytest.mark.slow
+def test_fast_quickstart_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "qs"
+    run = subprocess.run(
+        [sys.executable, "-m", "t2t.cli.main", "quickstart", "--fast", "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["scores"]) == {"pretrained", "from scratch"}
+    for variant in report["scores"].values():
+        assert set(variant) == set(QUICKSTART_TASKS)
+        for metrics in variant.values():
+            assert all(0.0 <= v <= 100.0 for v in metrics.values())
+    assert "| quickstart_reasoning (rule) | exact_match |" in run.stdout
+    assert len(report["answers"]) == 5 and all(isinstance(a, str) for _, a in report["answers"])
+    # The model directory is what t2t generate takes as it is.
+    gen = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "t2t.cli.main",
+            "generate",
+            "--model",
+            str(out / "model"),
+            "reasoning: If it rains,",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert gen.returncode == 0, gen.stderr[-2000:]
