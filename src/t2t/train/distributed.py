@@ -54,17 +54,45 @@ def device_for(name: str, info: DistInfo) -> torch.device:
 
 
 def wrap(model: nn.Module, cfg: DistributedSection, info: DistInfo, device: torch.device) -> nn.Module:
+    """DDP: a wrapper that all-reduces gradients. FSDP (FSDP2's fully_shard, which also runs on CPU with
+    gloo): each transformer block and then the whole model sharded in place across the processes."""
     if not info.enabled:
         return model
     if cfg.strategy == "fsdp":
-        from torch.distributed.fsdp import FullyShardedDataParallel
+        from torch.distributed.fsdp import fully_shard
 
-        return FullyShardedDataParallel(
-            model, device_id=device if device.type == "cuda" else None, use_orig_params=True
-        )
+        from t2t.model.transformer import Block
+
+        for module in model.modules():
+            if isinstance(module, Block):
+                fully_shard(module)
+        return fully_shard(model)
     from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def full_state_dicts(
+    model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """Unsharded model and optimizer states of an FSDP model (a collective: every rank calls it)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return (
+        get_model_state_dict(model, options=options),
+        get_optimizer_state_dict(model, optimizer, options=options),
+    )
+
+
+def load_full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
 def all_reduce_sum(values: list[float], info: DistInfo, device: torch.device) -> list[float]:

@@ -187,7 +187,10 @@ class Trainer:
         return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self._fsdp:
+            distributed.load_full_optimizer_state(self.wrapped, self.optimizer, state["optimizer"])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = state["step"]
         self.skipped_steps = state["skipped_steps"]
@@ -267,7 +270,7 @@ class Trainer:
         for i, batch in enumerate(micro):
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
             last = i == len(micro) - 1
-            sync = self.wrapped.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            sync = self._gradient_sync(last)
             with sync:
                 with self._autocast():
                     decoder_inputs = None
@@ -310,6 +313,15 @@ class Trainer:
             ss_replaced=replaced / replaceable if replaceable else 0.0,
         )
 
+    def _gradient_sync(self, last: bool) -> Any:
+        """Gradients are reduced across processes on the last micro-batch only."""
+        if not self.dist.enabled:
+            return contextlib.nullcontext()
+        if self._fsdp:
+            self.wrapped.set_requires_gradient_sync(last)
+            return contextlib.nullcontext()
+        return contextlib.nullcontext() if last else self.wrapped.no_sync()
+
     def _sampled_decoder_inputs(
         self, batch: dict[str, torch.Tensor], prob: float
     ) -> tuple[torch.Tensor, int, int]:
@@ -330,12 +342,12 @@ class Trainer:
 
     def _clip_gradients(self) -> float:
         clip = self.config.optim.grad_clip
-        if hasattr(self.wrapped, "clip_grad_norm_"):  # FSDP: the norm over all shards
-            return float(self.wrapped.clip_grad_norm_(clip if clip > 0 else float("inf")))
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         if not grads:
             return 0.0
         norm = torch.nn.utils.get_total_norm(grads)
+        if hasattr(norm, "full_tensor"):  # FSDP: sharded gradients give a DTensor norm over all shards
+            norm = norm.full_tensor()
         if clip > 0:
             torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), clip, norm)
         return float(norm)
@@ -443,14 +455,30 @@ class Trainer:
         }
 
     def _optimizer_state(self) -> dict[str, Any]:
-        if self.config.distributed.strategy == "fsdp" and self.dist.enabled:
-            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-            return FSDP.optim_state_dict(self.wrapped, self.optimizer)
+        if self._fsdp:
+            return self._fsdp_optimizer_state  # gathered with the weights in _full_model
         return self.optimizer.state_dict()
+
+    def _full_model(self) -> Any:
+        """The model with all its weights on this process (FSDP: gathered to rank 0, a CPU copy)."""
+        if not self._fsdp:
+            return self.model
+        weights, self._fsdp_optimizer_state = distributed.full_state_dicts(self.wrapped, self.optimizer)
+        if not self.dist.is_main:
+            return None
+        import t2t
+
+        copy = t2t.build_model(self.model.config)
+        copy.load_state_dict(weights)
+        return copy
+
+    @property
+    def _fsdp(self) -> bool:
+        return self.dist.enabled and self.config.distributed.strategy == "fsdp"
 
     def _save(self) -> Path | None:
         """Write a checkpoint of the current step (rank 0 writes; all ranks take part in gathers)."""
+        model = self._full_model()
         state = self._trainer_state()
         directory = None
         if self.dist.is_main:
@@ -465,7 +493,7 @@ class Trainer:
             directory = checkpoint.save_checkpoint(
                 self.ckpt_root,
                 self.step,
-                self.model,
+                model,
                 self.tokenizer,
                 state,
                 summary,
