@@ -18,7 +18,26 @@ import sys
 import time
 from pathlib import Path
 
-WORDS = "the quick brown fox jumps over a lazy dog while data flows from text to text and back".split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "data",
+    "flows",
+    "from",
+    "text",
+    "to",
+    "text",
+    "and",
+    "back",
+]
 
 
 def generate(path: Path, megabytes: int, fmt: str) -> Path:
@@ -60,7 +79,9 @@ def measure(path: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--format", choices=["jsonl", "text"], default="jsonl")
     parser.add_argument("--small-mb", type=int, default=10)
     parser.add_argument("--big-mb", type=int, default=1000)
