@@ -100,3 +100,14 @@ def test_a_failure_leaves_no_partial_output(tmp_path: Path, capsys, monkeypatch)
     monkeypatch.setattr(convert_module, "_verify", broken)
     _one_line_error(capsys, ["convert", "--from", str(hf), "--to", str(tmp_path / "out")], "did not survive")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
+
+
+def test_help_example_runs(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    first, *commands = convert_module.EXAMPLE
+    assert "save_pretrained('hf-t5')" in first
+    t2t.build_model(t2t.preset("t5-tiny")).save_pretrained("hf-t5")
+    for line in commands:
+        argv = line.split("#")[0].split()
+        assert argv[0] == "t2t" and main(argv[1:]) == 0, line
+    assert (tmp_path / "hf-again" / "config.json").is_file()

@@ -94,3 +94,25 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path: Path, capsys, make, message)
 def _write(path: Path, content: object) -> str:
     path.write_text(content if isinstance(content, str) else json.dumps(content))
     return str(path.parent if path.name == "config.json" else path)
+
+
+def test_every_subcommands_help_ends_with_an_example():
+    from t2t.cli.main import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in ("eval", "convert", "inspect", "generate", "tokenizer"):
+        assert name in commands
+    for name, sub in commands.items():
+        assert "example:\n  t2t " in sub.format_help() or "example:\n  python " in sub.format_help(), name
+
+
+def test_help_examples_run(tmp_path: Path, capsys, monkeypatch):
+    from t2t.cli.inspect import EXAMPLE
+
+    monkeypatch.chdir(tmp_path)
+    t2t.preset("llama-tiny").save("llama.yaml")  # what the example's python -c line does
+    for line in EXAMPLE:
+        command = line.split("&& ")[-1].split()
+        assert command[0] == "t2t" and main(command[1:]) == 0, line
+    assert "llama.yaml" in capsys.readouterr().out
