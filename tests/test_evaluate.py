@@ -174,3 +174,20 @@ def test_report_json_markdown_and_atomic_save(tmp_path: Path):
     assert data["scores"] == report.scores and data["model"] == "ckpt" and data["num_examples"]["sts"] == 4
     assert (out / "eval.md").read_text() == md
     assert sorted(p.name for p in out.iterdir()) == ["eval.json", "eval.md"]  # no temporary files left
+
+
+def test_cut_prompts_give_one_warning_per_task(tokenizer):
+    from t2t.generation.text import TruncationWarning
+
+    model = _model(tokenizer, "decoder")  # 64 positions: 60 for the prompt with 4 new tokens
+    long = " ".join(["the quick brown fox"] * 40)
+    rows = [
+        {"inputs": long, "targets": "x"},
+        {"inputs": "short one", "targets": "x"},
+        {"inputs": long, "targets": "y"},
+    ]
+    with pytest.warns(TruncationWarning) as caught:
+        report = evaluate(model, tokenizer, [_task("long", rows)], max_new_tokens=4, progress=False)
+    messages = [str(w.message) for w in caught if issubclass(w.category, TruncationWarning)]
+    assert len(messages) == 1 and messages[0].startswith("2 of 3 prompts were longer than the model takes")
+    assert report.truncated == {"long": 2} and report.to_json()["truncated"] == {"long": 2}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ class EvalReport:
     scores: dict[str, dict[str, float]]
     examples: dict[str, list[dict[str, Any]]]
     num_examples: dict[str, int] = field(default_factory=dict)
+    truncated: dict[str, int] = field(default_factory=dict)  # prompts cut to fit the model
     seconds: dict[str, float] = field(default_factory=dict)
     split: str = "test"
     settings: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +49,7 @@ class EvalReport:
             "settings": dict(self.settings),
             "scores": {task: dict(scores) for task, scores in self.scores.items()},
             "num_examples": dict(self.num_examples),
+            "truncated": dict(self.truncated),
             "seconds": {task: round(s, 3) for task, s in self.seconds.items()},
             "examples": {task: list(rows) for task, rows in self.examples.items()},
         }
@@ -126,6 +129,26 @@ def _references(task: Any, example: dict[str, Any]) -> Any:
     return task.postprocess(example["targets"])
 
 
+def _generate(pipe: Any, prompts: list[str], labels: list[str], bar: Any) -> tuple[list[str], int]:
+    """The pipeline's answers, and how many prompts it cut: one warning per task, not one per prompt."""
+    from t2t.generation.text import TruncationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncationWarning)
+        answers = pipe(prompts, labels=labels, progress=bar.update)
+    cut = [w for w in caught if issubclass(w.category, TruncationWarning)]
+    for w in caught:
+        if not issubclass(w.category, TruncationWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if cut:
+        warnings.warn(
+            f"{len(cut)} of {len(prompts)} prompts were longer than the model takes and were cut, e.g. {cut[0].message}",
+            TruncationWarning,
+            stacklevel=3,
+        )
+    return answers, len(cut)
+
+
 def evaluate(
     model: Any,
     tokenizer: Any,
@@ -167,7 +190,9 @@ def evaluate(
             raise DataError(f"task {task.name!r}: the {split} split has no examples; check its data")
         labels = [f"task {task.name!r} {split} example {i + 1}" for i in range(len(examples))]
         with tqdm(total=len(examples), desc=f"eval {task.name}", unit="ex", disable=not progress) as bar:
-            answers = pipe([e["inputs"] for e in examples], labels=labels, progress=bar.update)
+            answers, report.truncated[task.name] = _generate(
+                pipe, [e["inputs"] for e in examples], labels, bar
+            )
         predictions = [task.postprocess(a) for a in answers]
         references = [_references(task, e) for e in examples]
         scores: dict[str, float] = {}
