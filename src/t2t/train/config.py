@@ -208,6 +208,7 @@ class TrainConfig(StrictConfig):
     device: str = "auto"
     log_every: int = 10
     progress: bool = True
+    tensorboard: bool = True  # event files in RUN_DIR/tensorboard (metrics.jsonl is always written)
     max_bad_steps: int = 5  # consecutive non-finite steps before the run stops
     resume: bool = False
     model: ModelSection = field(default_factory=ModelSection)

@@ -167,7 +167,7 @@ class Trainer:
             cfg.save(self.run_dir / "config.yaml")
             if state is not None:
                 truncate_metrics(self.run_dir, self.step)
-        self.log = RunLog(self.run_dir, enabled=self.dist.is_main)
+        self.log = RunLog(self.run_dir, enabled=self.dist.is_main, tensorboard=cfg.tensorboard)
 
     def _resume_state(self) -> dict[str, Any] | None:
         directory = checkpoint.resolve_link(self.ckpt_root, "last")
