@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from pathlib import Path
 
 from t2t.cli.common import add_device_argument, example_epilog, positive_int, resolve_device
@@ -84,17 +85,21 @@ def run(args: argparse.Namespace) -> int:
     register_builtin_tasks()
     tasks = resolve_tasks(task_names(args.tasks))  # a wrong name fails before the model loads
     pipe = load_pipeline(args.model, device=resolve_device(args.device))
-    report = evaluate(
-        pipe.model,
-        pipe.tokenizer,
-        tasks,
-        split=args.split,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        num_beams=args.num_beams,
-        limit=args.limit,
-        progress=not args.quiet,
-    )
+    with warnings.catch_warnings():  # a warning (prompts cut to fit) is one line, like an error
+        warnings.showwarning = lambda message, *_, **__: print(
+            f"t2t eval: warning: {message}", file=sys.stderr
+        )
+        report = evaluate(
+            pipe.model,
+            pipe.tokenizer,
+            tasks,
+            split=args.split,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            num_beams=args.num_beams,
+            limit=args.limit,
+            progress=not args.quiet,
+        )
     report.model = str(args.model)
     out = report.save(Path(args.out))
     table = report.to_markdown().split("\n## ", 1)[0].rstrip()
