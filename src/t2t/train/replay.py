@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import random
+import math
 from collections.abc import Iterator
 from typing import Any
 
 
 class ReplayStream:
-    """Each batch comes from `replay` with probability `share`, else from `main`. The choice uses its own
-    seeded generator, and its state is part of `state_dict()`, so a resumed run draws the same batches."""
+    """Batch n comes from `replay` when floor((n + 1) * share) > floor(n * share), else from `main`: exactly
+    `share` of the batches are replayed, spread evenly, with no randomness to save. The position of both
+    streams is part of `state_dict()`, so a resumed run reads the same batches."""
 
-    def __init__(self, main: Any, replay: Any, share: float, seed: int = 0) -> None:
+    def __init__(self, main: Any, replay: Any, share: float) -> None:
         self.main, self.replay, self.share = main, replay, share
-        self._rng = random.Random(seed)
         self._main_it: Iterator | None = None
         self._replay_it: Iterator | None = None
         self.replayed = 0
@@ -22,9 +22,12 @@ class ReplayStream:
     def __iter__(self) -> ReplayStream:
         return self
 
+    def _replay_next(self) -> bool:
+        n = self.batches
+        return math.floor((n + 1) * self.share + 1e-9) > math.floor(n * self.share + 1e-9)
+
     def __next__(self) -> dict:
-        use_replay = self._rng.random() < self.share
-        if use_replay:
+        if self._replay_next():
             if self._replay_it is None:
                 self._replay_it = iter(self.replay)
             batch = next(self._replay_it)
@@ -40,7 +43,6 @@ class ReplayStream:
         return {
             "main": self.main.state_dict(),
             "replay": self.replay.state_dict(),
-            "rng": self._rng.getstate(),
             "replayed": self.replayed,
             "batches": self.batches,
         }
@@ -48,7 +50,6 @@ class ReplayStream:
     def load_state_dict(self, state: dict) -> None:
         self.main.load_state_dict(state["main"])
         self.replay.load_state_dict(state["replay"])
-        self._rng.setstate(state["rng"])
         self.replayed, self.batches = state["replayed"], state["batches"]
         self._main_it = self._replay_it = None
 

@@ -137,7 +137,7 @@ class Trainer:
             world_size=self.dist.world_size,
             seed_offset=1,
         )
-        return ReplayStream(main, replayed, cfg.data.replay.share, seed=cfg.data.seed)
+        return ReplayStream(main, replayed, cfg.data.replay.share)
 
     def _default_eval_stream(self) -> Any:
         cfg = self.config
