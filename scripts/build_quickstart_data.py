@@ -10,7 +10,7 @@ item needs the rule rather than a memorised answer:
   licence) with rule-derived labels, taken from data/builtin/finetune/sentiment (built by
   scripts/build_finetune_data.py); split by book / synset there.
 - question: questions over facts stated in a given context (names and cities are real, the facts are
-  made up); test contexts use people and places that never occur in training.
+  made up and drawn anew for each context); no fact of a test context occurs in a training context.
 - summarize: short reports whose summary is the main event without its side remarks; test reports use
   people, places and events that never occur together in training.
 - reasoning: modus ponens with a distractor rule (`If A, X gets P. If B, X gets Q. A holds: what happens
@@ -148,27 +148,24 @@ def pairs_split(rng: random.Random, left: list[str], right: list[str], share: fl
 
 
 def question_task(rng: random.Random) -> dict[str, list[Example]]:
-    names, cities = list(FIRST_NAMES), list(CITIES)
-    rng.shuffle(names)
-    rng.shuffle(cities)
-    # Test people and places never occur in training contexts.
-    pools = {"train": (names[16:], cities[16:], 3000), "test": (names[:12], cities[:12], 200)}
-    pools["validation"] = (names[12:16] + names[16:24], cities[12:16] + cities[16:24], 100)
+    # Facts are drawn at random for each context, and no (person, place or job) fact of a test context
+    # occurs in any training context: the answer has to be read from the context.
+    train_pairs, test_pairs = pairs_split(rng, FIRST_NAMES, CITIES + JOBS, share=0.2)
+    plan = {"train": (train_pairs, 3000), "validation": (test_pairs, 100), "test": (test_pairs, 200)}
+    cities = set(CITIES)
     out: dict[str, list[Example]] = {}
-    for split, (people, places, count) in pools.items():
+    for split, (allowed, count) in plan.items():
+        by_person: dict[str, list[str]] = {}
+        for person, value in sorted(allowed):
+            by_person.setdefault(person, []).append(value)
+        people = sorted(by_person)
         rows = []
         for _ in range(count):
-            group = rng.sample(people, rng.randint(2, 4))
-            facts = []
-            for person in group:
-                if rng.random() < 0.5:
-                    facts.append((person, "live", rng.choice(places)))
-                else:
-                    facts.append((person, "work", rng.choice(JOBS)))
-            person, kind, answer = rng.choice(facts)
-            question = f"Where does {person} live?" if kind == "live" else f"What does {person} work as?"
+            facts = [(p, rng.choice(by_person[p])) for p in rng.sample(people, rng.randint(2, 4))]
+            person, answer = rng.choice(facts)
+            question = f"Where does {person} live?" if answer in cities else f"What does {person} work as?"
             context = " ".join(
-                f"{p} lives in {v}." if k == "live" else f"{p} works as a {v}." for p, k, v in facts
+                f"{p} lives in {v}." if v in cities else f"{p} works as a {v}." for p, v in facts
             )
             rows.append({"question": question, "context": context, "answers": [answer]})
         out[split] = rows

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: set up .venv, then run t2t's main demonstration.
+# The main job: set up .venv, then run `t2t quickstart` (tokenizer -> pretraining -> multi-task
+# fine-tuning with and without it -> evaluation table -> prompts) on the built-in data.
+# Extra arguments go to the quickstart, e.g. `bash scripts/quickstart.sh --fast --out /tmp/qs`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Until `t2t quickstart` lands (issue 6) the main job is the model demo.
-exec .venv/bin/t2t demo "$@"
+exec .venv/bin/t2t quickstart "$@"

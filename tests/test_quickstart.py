@@ -30,8 +30,9 @@ def test_no_test_example_is_in_training(name: str) -> None:
 
 
 def test_rule_tasks_hold_out_what_a_memoriser_would_need() -> None:
-    """Reasoning: no (subject, answer) pair of the test split is an answer in training, so a held-out item
-    cannot be answered from memory; translation: no test number is a training number."""
+    """Reasoning: no (subject, answer) pair of the test split is an answer in training; question: no fact
+    of a test context is stated in training; translation: no test number is a training number. So a
+    held-out item cannot be answered from memory."""
     register_quickstart_tasks()
     pair = re.compile(r"what happens to (.+)\?$")
 
@@ -40,6 +41,12 @@ def test_rule_tasks_hold_out_what_a_memoriser_would_need() -> None:
         return {(pair.search(e["inputs"]).group(1), e["targets"]) for e in task.examples(split)}  # type: ignore[union-attr]
 
     assert not pairs("test") & pairs("train")
+    fact = re.compile(r"(\w+) (?:lives in|works as a) (\w+)\.")
+
+    def facts(split: str) -> set[tuple[str, str]]:
+        return {f for e in get_task("quickstart_question").examples(split) for f in fact.findall(e["inputs"])}
+
+    assert facts("test") and not facts("test") & facts("train")
     translate = get_task("quickstart_translate")
     assert not {e["targets"] for e in translate.examples("test")} & {
         e["targets"] for e in translate.examples("train")

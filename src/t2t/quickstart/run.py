@@ -89,6 +89,7 @@ def run_quickstart(
             max_input_length=plan.pretrain_input_length,
             max_target_length=plan.max_target_length * 2,
             seed=seed,
+            pack=True,  # short lines share a row (attention stays inside each), as T5 concatenates
         )
         _fit(
             plan,
@@ -113,6 +114,7 @@ def run_quickstart(
                 max_input_length=plan.max_input_length,
                 max_target_length=plan.max_target_length,
                 seed=seed,
+                shuffle=True,
             )
             run_dir = out / "runs" / f"finetune-{variant.replace(' ', '-')}"
             _fit(plan, model, tokenizer, stream, run_dir, plan.finetune_steps, seed, device, progress)
