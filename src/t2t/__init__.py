@@ -17,7 +17,34 @@ def from_pretrained(name_or_path: str, **kwargs):  # type: ignore[no-untyped-def
     return _load(name_or_path, **kwargs)
 
 
+# Imported on first use, so `import t2t` stays light (the CLI's start-up, a model-only script).
+# Evaluation is `from t2t.evaluate import evaluate` (a name here would clash with the module).
+_LAZY = {
+    "Task": "t2t.data",
+    "Mixture": "t2t.data",
+    "make_stream": "t2t.data",
+    "register_task": "t2t.data",
+    "get_task": "t2t.data",
+    "load_tasks_yaml": "t2t.data",
+    "Trainer": "t2t.train",
+    "TrainConfig": "t2t.train",
+    "Pipeline": "t2t.generation",
+    "load_pipeline": "t2t.generation",
+    "run_quickstart": "t2t.quickstart",
+}
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, name)
+    raise AttributeError(f"module 't2t' has no attribute {name!r}")
+
+
 __all__ = [
+    *_LAZY,
     "CheckpointError",
     "ConfigError",
     "DataError",
