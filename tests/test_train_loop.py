@@ -139,3 +139,31 @@ def test_finite_stream_ends_training(tmp_path):
         config(tmp_path, max_steps=50), model=tiny_model(), train_stream=ToyStream(limit=3)
     ).fit()
     assert result.step == 3 and result.last_checkpoint.name == "step-000003"
+
+
+def test_bert_masked_lm_and_next_sentence_losses(tmp_path):
+    """Encoder models: MLM tokens normalised by masked tokens, NSP by rows."""
+    model = tiny_model("bert-tiny")
+    g = torch.Generator().manual_seed(0)
+
+    class MLMStream(ToyStream):
+        def __next__(self):
+            self.position += 1
+            ids = torch.randint(5, model.config.vocab_size, (4, 12), generator=g)
+            labels = torch.full_like(ids, -100)
+            labels[:, 2:5] = ids[:, 2:5]
+            return {
+                "input_ids": ids.masked_fill(labels != -100, 4),
+                "attention_mask": torch.ones_like(ids),
+                "token_type_ids": torch.zeros_like(ids),
+                "labels": labels,
+                "next_sentence_label": torch.randint(0, 2, (4,), generator=g),
+            }
+
+    stream = MLMStream()
+    batch = MLMStream().__next__()
+    g.manual_seed(0)
+    with torch.no_grad():
+        expected = float(model(**batch).loss)  # BertForPreTraining: mean MLM + mean NSP
+    result = Trainer(config(tmp_path, max_steps=1), model=model, train_stream=stream).fit()
+    assert result.losses[0] == pytest.approx(expected, rel=1e-5)
