@@ -183,10 +183,19 @@ class StrictConfig:
             text = path.read_text(encoding="utf-8")
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
-            raise ConfigError(
-                f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"
-            ) from None
+            where = _error_line(err)
+            kind = "JSON" if path.suffix == ".json" else "YAML"
+            reason = " ".join(str(getattr(err, "problem", None) or err).split())
+            raise ConfigError(f"{path}{where}: not valid {kind}: {reason}") from None
         try:
             return cls.from_dict(data or {})
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
+
+
+def _error_line(err: Exception) -> str:
+    """':LINE' of a JSON or YAML parse error (1-based), so the message points into the file."""
+    if isinstance(err, json.JSONDecodeError):
+        return f":{err.lineno}"
+    mark = getattr(err, "problem_mark", None)
+    return f":{mark.line + 1}" if mark is not None else ""

@@ -57,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"t2t {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `t2t inspect gpt2 --json | head`: the reader left; say nothing more and let Python not
+        # complain again when it flushes stdout at exit.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
