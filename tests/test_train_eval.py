@@ -10,6 +10,7 @@ from t2t.train import Trainer, read_metrics
 from test_train_support import ToyStream, config, tiny_model
 
 
+@pytest.mark.slow
 def test_eval_loss_every_n_steps_picks_the_best_checkpoint(tmp_path):
     cfg = config(tmp_path, max_steps=12, eval={"every": 4}, checkpoint={"keep_last": 1})
     stream = lambda: ToyStream(8, seed=99, limit=2)  # noqa: E731 (a fresh finite validation stream)

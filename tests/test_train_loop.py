@@ -17,6 +17,7 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_fit_learns_and_writes_run_dir(tmp_path):
     model = tiny_model()
     result = Trainer(config(tmp_path, max_steps=30), model=model, train_stream=ToyStream()).fit()
@@ -66,6 +67,7 @@ def _split_stream(rows_per_micro: int, micro: int) -> ToyStream:
     return Split(rows_per_micro)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optim", ["adamw", "adafactor"])
 def test_accumulation_gives_the_large_batch_update(tmp_path, optim):
     big_grads, big = _step_gradients(tmp_path / "big", ToyStream(8, max_len=12, seed=3), 1, optim)
