@@ -8,7 +8,7 @@ Sources (install once: `apt-get install wordnet-base sword-text-web sword-text-k
 - VADER sentiment lexicon (MIT): word valences for the rule-derived sentiment labels.
 
 Every split keeps test items out of training: Bible tasks by book (TEST_BOOKS), WordNet tasks by synset.
-The labels are derived by rules (documented in docs/finetune.md): no human labels exist offline.
+The labels are derived by rules (documented in docs/finetuning.md): no human labels exist offline.
 
     .venv/bin/python scripts/build_finetune_data.py [--out data/builtin/finetune]
 """

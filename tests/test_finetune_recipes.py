@@ -132,6 +132,8 @@ def test_pretraining_features():
     masked = sum(i == tokenizer.mask_id for f in features for i in f["input_ids"])
     assert 0.74 < masked / chosen < 0.86
     assert 0.4 < sum(f["next_sentence_label"] for f in features) / len(features) < 0.6
+    documents = ["a b c", "d e f", "", "g h i", "j k l", "m n o"]  # a blank line ends a document
+    assert len(mlm_nsp_features(documents, tokenizer, 32, 0.15, seed=0)) == 3
     bpe = corpus_tokenizer("bpe", 400)
     blocks = causal_lm_features(lines, bpe, 32)
     assert (
@@ -178,6 +180,10 @@ def test_cli_runs_a_recipe_and_reports_errors(capsys, tmp_path):
     )
     result = json.loads(capsys.readouterr().out)
     assert result["steps"] == 2 and "accuracy" in result["scores"]
+    argv = ["finetune", "--quiet", "data.limit_train=16", "--json", "--recipe", "bert-sentiment", *TINY]
+    assert main([*argv, "data.limit_test=4", "max_steps=1"]) == 0  # overrides on both sides of options
+    result = json.loads(capsys.readouterr().out)
+    assert (result["steps"], result["train_examples"], result["test_examples"]) == (1, 16, 4)
     assert main(["finetune", "--recipe", "bert-sentimnt"]) == 2
     assert "did you mean 'bert-sentiment'" in capsys.readouterr().err
     bad = tmp_path / "r.yaml"

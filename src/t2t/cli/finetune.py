@@ -26,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=example_epilog(*EXAMPLE),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--recipe", help="a recipe name (see --list) or a YAML file")
+    parser.add_argument(
+        "--recipe",
+        nargs="+",
+        metavar=("NAME", "key=value"),
+        help="a recipe name (see --list) or a YAML file, then optional key=value overrides",
+    )
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="recipe fields, e.g. epochs=1 data.limit_train=200"
     )
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.recipe:
         raise ConfigError("name a recipe: --recipe NAME (t2t finetune --list) or --recipe FILE.yaml")
-    recipe = load_recipe(args.recipe, args.overrides)
+    name, *overrides = args.recipe
+    recipe = load_recipe(name, [*args.overrides, *overrides])  # overrides may stand before or after options
 
     def log(step: int, loss: float) -> None:
         if not args.quiet:

@@ -1,8 +1,10 @@
 """A small training loop for the fine-tuning heads and the pretraining recipes.
 
-The project's Trainer (t2t.train) has not landed; this loop is the piece the recipes need until it
-does: AdamW without decay on biases and norms, BERT's linear warm-up then linear decay, gradient
-clipping, and an option that trains the head only (the encoder frozen, BERT's feature-based setting).
+t2t.train's Trainer drives text-to-text streams and evaluates by generation; the heads here take
+per-task batches (choices, span positions) and are scored by their own decoders, so this loop keeps to
+what they need and takes t2t.train's pieces for the rest: AdamW without decay on biases and norms, BERT's
+linear warm-up then linear decay, gradient clipping, and an option that trains the head only (the
+encoder frozen, BERT's feature-based setting).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch
 from torch import nn
 
 from t2t.errors import ConfigError
+from t2t.train.config import OptimSection, ScheduleSection
+from t2t.train.optim import build_optimizer, build_scheduler
 
 HEAD_MODULES = ("classifier", "pooler")  # what a frozen backbone leaves trainable
 Batch = dict[str, torch.Tensor]
@@ -40,27 +44,6 @@ def freeze_backbone(model: nn.Module) -> int:
     if not trainable:
         raise ConfigError("freeze_encoder=true leaves nothing to train: the model has no task head")
     return trainable
-
-
-def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW; biases and norm scales (the 1-D parameters) get no weight decay, as in BERT."""
-    decay, no_decay = [], []
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            (no_decay if parameter.dim() < 2 else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=learning_rate)
-
-
-def linear_schedule(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def shuffled_batches(
@@ -97,8 +80,12 @@ def fit(
 ) -> TrainStats:
     """`steps` optimizer steps of model(**batch).loss over `batches`."""
     model.to(device).train()
-    optimizer = make_optimizer(model, learning_rate, weight_decay)
-    schedule = linear_schedule(optimizer, int(warmup * steps), steps)
+    optimizer = build_optimizer(
+        model, OptimSection(name="adamw", lr=learning_rate, weight_decay=weight_decay)
+    )
+    schedule = build_scheduler(
+        optimizer, ScheduleSection(name="linear", warmup_steps=int(warmup * steps)), steps
+    )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     stats = TrainStats(steps=steps, seconds=0.0, trainable_parameters=trainable)
     window: list[float] = []

@@ -26,10 +26,10 @@ HELD_OUT = 0.02  # share of the corpus' lines (its end) kept for scoring
 def corpus_lines(recipe: RecipeConfig) -> tuple[list[str], list[str]]:
     path = builtin_path(recipe.data.train)
     try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot read the corpus ({err}); give a UTF-8 text file") from None
-    if len(lines) < 20:
+    if sum(map(bool, lines)) < 20:
         raise DataError(f"{path}: {len(lines)} lines; pretraining needs a corpus of at least 20 lines")
     cut = len(lines) - max(10, int(len(lines) * HELD_OUT))
     train = lines[:cut] if recipe.data.limit_train is None else lines[: min(cut, recipe.data.limit_train)]
@@ -39,16 +39,20 @@ def corpus_lines(recipe: RecipeConfig) -> tuple[list[str], list[str]]:
 def mlm_nsp_features(
     lines: list[str], tokenizer: Tokenizer, max_length: int, mask_probability: float, seed: int
 ) -> list[dict]:
-    """Pairs of lines, the second the true next line half of the time (label 0) and a random one
-    otherwise (1); 15% of the word pieces chosen for prediction: 80% [MASK], 10% a random piece, 10% kept."""
+    """Pairs of lines, the second the true next line of the same document (blank lines end documents)
+    half of the time (label 0) and a random line otherwise (1); `mask_probability` of the word pieces
+    chosen for prediction: 80% [MASK], 10% a random piece, 10% kept."""
     if tokenizer.mask_id is None or tokenizer.cls_id is None:
         raise DataError("mlm-nsp needs a WordPiece tokenizer with [MASK], [CLS] and [SEP]")
     rng = random.Random(seed)
     specials = set(tokenizer.special_ids)
     features = []
+    texts = [line for line in lines if line]
     for i in range(len(lines) - 1):
+        if not lines[i] or not lines[i + 1]:
+            continue
         is_random = rng.random() < 0.5
-        second = lines[rng.randrange(len(lines))] if is_random else lines[i + 1]
+        second = texts[rng.randrange(len(texts))] if is_random else lines[i + 1]
         pair = tokenizer.encode_pair(lines[i], second, max_length=max_length)
         ids, labels = list(pair.ids), [IGNORE_INDEX] * len(pair.ids)
         for position, token in enumerate(pair.ids):
@@ -77,7 +81,7 @@ def causal_lm_features(lines: list[str], tokenizer: Tokenizer, max_length: int) 
     if tokenizer.eos_id is None:
         raise DataError("causal-lm needs a tokenizer with an end-of-text token")
     stream: list[int] = []
-    for ids in tokenizer.encode_batch(lines, add_special_tokens=False):
+    for ids in tokenizer.encode_batch([line for line in lines if line], add_special_tokens=False):
         stream += [*ids, tokenizer.eos_id]
     return [
         {"input_ids": stream[s : s + max_length], "labels": stream[s : s + max_length]}
