@@ -13,8 +13,8 @@ item needs the rule rather than a memorised answer:
   made up and drawn anew for each context); no fact of a test context occurs in a training context.
 - summarize: short reports whose summary is the main event without its side remarks; test reports use
   people, places and events that never occur together in training.
-- reasoning: modus ponens with a distractor rule (`If A, X gets P. If B, X gets Q. A holds: what happens
-  to X?` -> P); test items use (subject, property) pairs that never occur in training.
+- reasoning: modus ponens with a distractor rule (`If A, X gets P. If B, X gets Q. A. What happens to
+  X?` -> P); test items use (subject, property) pairs that never occur in training.
 
     .venv/bin/python scripts/build_quickstart_data.py [--out data/builtin/quickstart]
 """
@@ -88,20 +88,20 @@ FILLERS = (
     "Children played in the square.",
     "The mayor was on holiday.",
 )
-# (rule condition, stated fact) pairs for the reasoning task.
+# Rule conditions of the reasoning task; the stated fact is one of them as a sentence.
 CONDITIONS = (
-    ("it rains", "It is raining"),
-    ("the sun shines", "The sun is shining"),
-    ("it snows", "It is snowing"),
-    ("the wind blows", "The wind is blowing"),
-    ("the river floods", "The river is flooding"),
-    ("the night falls", "The night is falling"),
-    ("the fire burns", "The fire is burning"),
-    ("the ice melts", "The ice is melting"),
-    ("the storm comes", "The storm is coming"),
-    ("the fog rises", "The fog is rising"),
-    ("the frost bites", "The frost is biting"),
-    ("the heat builds", "The heat is building"),
+    "it rains",
+    "the sun shines",
+    "it snows",
+    "the wind blows",
+    "the river floods",
+    "the night falls",
+    "the fire burns",
+    "the ice melts",
+    "the storm comes",
+    "the fog rises",
+    "the frost bites",
+    "the heat builds",
 )
 SUBJECTS = tuple(
     "the " + noun
@@ -197,10 +197,11 @@ def reasoning_task(rng: random.Random) -> dict[str, list[Example]]:
         while len(out[split]) < count:
             subject, answer = rng.choice(allowed_list)
             other = rng.choice([p for p in PROPERTIES if p != answer])
-            (cond, fact), (cond2, _) = rng.sample(CONDITIONS, 2)
+            cond, cond2 = rng.sample(CONDITIONS, 2)
+            fact = cond[0].upper() + cond[1:]
             rules = [f"If {cond}, {subject} gets {answer}.", f"If {cond2}, {subject} gets {other}."]
             rng.shuffle(rules)
-            text = f"{rules[0]} {rules[1]} {fact}, what happens to {subject}?"
+            text = f"{rules[0]} {rules[1]} {fact}. What happens to {subject}?"
             out[split].append({"inputs": text, "targets": answer})
     return out
 

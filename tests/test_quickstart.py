@@ -34,7 +34,7 @@ def test_rule_tasks_hold_out_what_a_memoriser_would_need() -> None:
     of a test context is stated in training; translation: no test number is a training number. So a
     held-out item cannot be answered from memory."""
     register_quickstart_tasks()
-    pair = re.compile(r"what happens to (.+)\?$")
+    pair = re.compile(r"What happens to (.+)\?$")
 
     def pairs(split: str) -> set[tuple[str, str]]:
         task = get_task("quickstart_reasoning")

@@ -19,7 +19,8 @@ class QuickstartPlan:
     pretrain_input_length: int  # span-corrupted inputs; the raw span is longer (T5's 512 -> 568)
     finetune_steps: int
     finetune_batch_size: int
-    lr: float  # AdamW peak learning rate, linear warmup then inverse square root
+    pretrain_lr: float  # AdamW, linear warmup then T5's inverse square root
+    finetune_lr: float  # AdamW, linear warmup then constant (T5 fine-tunes at a constant rate)
     warmup_steps: int
     max_input_length: int
     max_target_length: int
@@ -34,12 +35,13 @@ PLANS = {
         n_layers=3,
         n_heads=4,
         d_ff=512,
-        pretrain_steps=1500,
+        pretrain_steps=1000,
         pretrain_batch_size=32,
         pretrain_input_length=64,
-        finetune_steps=2500,
+        finetune_steps=3000,
         finetune_batch_size=32,
-        lr=2e-3,
+        pretrain_lr=2e-3,
+        finetune_lr=1e-3,
         warmup_steps=100,
         max_input_length=96,
         max_target_length=24,
@@ -57,7 +59,8 @@ PLANS = {
         pretrain_input_length=48,
         finetune_steps=120,
         finetune_batch_size=16,
-        lr=3e-3,
+        pretrain_lr=3e-3,
+        finetune_lr=2e-3,
         warmup_steps=20,
         max_input_length=80,
         max_target_length=24,

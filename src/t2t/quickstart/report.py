@@ -34,7 +34,7 @@ def render_report(report: Any) -> str:
         lines += [
             f"Model and tokenizer: {report.model_dir}",
             f'  t2t generate --model {report.model_dir} "reasoning: If it snows, the roof gets white. If the '
-            f'wind blows, the roof gets cold. It is snowing, what happens to the roof?"',
+            f'wind blows, the roof gets cold. It snows. What happens to the roof?"',
             f"  t2t eval --model {report.model_dir} --tasks quickstart_reasoning,quickstart_translate",
             "",
         ]

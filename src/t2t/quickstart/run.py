@@ -33,8 +33,8 @@ PROMPTS = (
     "classify sentiment: The harvest was rich and everyone rejoiced.",
     "question: Where does Clara live? context: Tom works as a baker. Clara lives in Lisbon.",
     "summarize: It was a cold day. Emma, a pilot from Oslo, built a wooden bridge on Sunday. Nobody expected it.",
-    "reasoning: If it rains, the ground gets wet. If the sun shines, the ground gets dry. It is raining, what "
-    "happens to the ground?",
+    "reasoning: If it rains, the ground gets wet. If the sun shines, the ground gets dry. It rains. What happens "
+    "to the ground?",
 )
 
 
@@ -117,7 +117,8 @@ def run_quickstart(
                 shuffle=True,
             )
             run_dir = out / "runs" / f"finetune-{variant.replace(' ', '-')}"
-            _fit(plan, model, tokenizer, stream, run_dir, plan.finetune_steps, seed, device, progress)
+            schedule = {"name": "constant", "lr": plan.finetune_lr, "steps": plan.finetune_steps}
+            _fit(plan, model, tokenizer, stream, run_dir, schedule, seed, device, progress)
         with _stage(report, f"evaluate ({variant})", log):
             report.scores[variant] = _evaluate(model, tokenizer, tasks, plan, progress)
     best = variants["pretrained"]
@@ -198,7 +199,7 @@ def _fit(
     tokenizer: Any,
     stream: Any,
     run_dir: Path,
-    steps: int,
+    schedule: dict[str, Any],
     seed: int,
     device: str,
     progress: bool,
@@ -209,12 +210,12 @@ def _fit(
         {
             "run_dir": str(run_dir),
             "seed": seed,
-            "max_steps": steps,
+            "max_steps": schedule["steps"],
             "device": device,
             "progress": progress,
             "log_every": 50,
-            "optim": {"name": "adamw", "lr": plan.lr},
-            "schedule": {"name": "inverse_sqrt", "warmup_steps": plan.warmup_steps},
+            "optim": {"name": "adamw", "lr": schedule["lr"]},
+            "schedule": {"name": schedule["name"], "warmup_steps": plan.warmup_steps},
             "checkpoint": {"keep_last": 1, "format": "t2t"},
         }
     )
