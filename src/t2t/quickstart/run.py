@@ -91,17 +91,8 @@ def run_quickstart(
             seed=seed,
             pack=True,  # short lines share a row (attention stays inside each), as T5 concatenates
         )
-        _fit(
-            plan,
-            pretrained,
-            tokenizer,
-            stream,
-            out / "runs" / "pretrain",
-            plan.pretrain_steps,
-            seed,
-            device,
-            progress,
-        )
+        schedule = {"name": "inverse_sqrt", "lr": plan.pretrain_lr, "steps": plan.pretrain_steps}
+        _fit(plan, pretrained, tokenizer, stream, out / "runs" / "pretrain", schedule, seed, device, progress)
     variants = {"pretrained": pretrained, "from scratch": _build_model(plan, tokenizer)}
     variants["from scratch"].load_state_dict(initial)  # the same initial weights, no pretraining
     for variant, model in variants.items():
