@@ -11,9 +11,9 @@ import torch
 
 import t2t
 from t2t.errors import DataError
-from t2t.finetune import _metrics as metrics
 from t2t.finetune import conll, formats, gpt_inputs, readers, resize, squad
 from t2t.finetune.builtin import corpus_tokenizer
+from t2t.finetune.scoring import score
 from t2t.model.loss import IGNORE_INDEX
 
 BUILTIN = "data/builtin/finetune"
@@ -211,21 +211,17 @@ def test_new_token_rows_grow_the_embedding_and_keep_old_rows():
 
 
 # ---- metrics ------------------------------------------------------------------------------------------
-def test_metrics_match_reference_values():
-    # scikit-learn's matthews_corrcoef([1,1,0,0,1], [1,0,0,1,1]) = 1/6
-    assert metrics.compute("matthews", [1, 1, 0, 0, 1], [1, 0, 0, 1, 1])["matthews"] == pytest.approx(1 / 6)
-    # scipy.stats.spearmanr([1,2,2,3], [1,3,2,4]) = 0.9486832980505138 (ties averaged)
-    assert metrics.compute("spearman", [1, 2, 2, 3], [1, 3, 2, 4])["spearman"] == pytest.approx(
-        0.9486832980505138
-    )
-    assert metrics.compute("pearson", [1, 2, 3], [2, 4, 7])["pearson"] == pytest.approx(0.9933992677987828)
-    assert metrics.compute("exact_match", ["The Lamb!", "x"], [["lamb"], "y"])["exact_match"] == 50.0
-    assert metrics.compute("token_f1", ["the big lamb"], [["big sheep"]])["token_f1"] == pytest.approx(50.0)
-    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
-    pred = [
-        ["B-PER", "O", "O", "I-LOC"]
-    ]  # PER cut short (wrong), LOC from a bare I- (right, seqeval default)
-    scores = metrics.compute("entity_f1", pred, gold)
-    assert scores["entity_f1"] == pytest.approx(50.0) and scores["entity_precision"] == pytest.approx(50.0)
-    with pytest.raises(t2t.ConfigError, match="unknown metric 'acuracy'"):
-        metrics.compute("acuracy", [1], [1])
+def test_recipe_metrics_in_the_shapes_the_recipes_pass():
+    """Labels as names, gold answers as lists, tags per word: the scales the docs' score table uses."""
+    assert score(["accuracy", "matthews"], ["1", "1", "0", "0", "1"], ["1", "0", "0", "1", "1"]) == {
+        "accuracy": 60.0,
+        "matthews": pytest.approx(1 / 6),
+    }
+    scores = score(["pearson", "spearman"], [1.0, 2.0, 2.0, 3.0], [1.0, 3.0, 2.0, 4.0])
+    assert scores["spearman"] == pytest.approx(0.9486832980505138)
+    qa = score(["exact_match", "token_f1"], ["The Lamb!", "the big lamb"], [["lamb"], ["big sheep"]])
+    assert qa == {"exact_match": 50.0, "token_f1": pytest.approx(75.0)}
+    tags = score(["entity_f1"], [["B-PER", "O", "O", "I-LOC"]], [["B-PER", "I-PER", "O", "B-LOC"]])
+    assert tags["entity_f1"] == pytest.approx(50.0)
+    with pytest.raises(t2t.ConfigError, match="acuracy"):
+        score(["acuracy"], [1], [1])
