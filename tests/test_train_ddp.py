@@ -23,9 +23,10 @@ from t2t.train import Trainer
 rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 strategy = sys.argv[2]
 cfg = config(Path(sys.argv[1]), max_steps=6, grad_accum_steps=2, distributed={{"strategy": strategy}},
-             checkpoint={{"every": 3}})
+             checkpoint={{"every": 3}}, eval={{"every": 3}})
 stream = ToyStream(8, max_len=12, rank=rank, world_size=world)
-result = Trainer(cfg, model=tiny_model(seed=1), train_stream=stream).fit()
+validation = lambda: ToyStream(8, seed=7, limit=2)  # the whole validation set, on rank 0 (FSDP: on all)
+result = Trainer(cfg, model=tiny_model(seed=1), train_stream=stream, eval_stream=validation).fit()
 if rank == 0:
     print("LOSSES", result.losses)
 """
@@ -57,7 +58,10 @@ def _run(tmp_path: Path, name: str, nproc: int, strategy: str = "ddp") -> list[f
         ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return [r["loss"] for r in read_metrics(directory / "run") if r["kind"] == "train"]
+    records = read_metrics(directory / "run")
+    evals = [r["eval_loss"] for r in records if r["kind"] == "eval"]
+    assert len(evals) == 2
+    return [r["loss"] for r in records if r["kind"] == "train"] + evals
 
 
 def _env() -> dict[str, str]:
@@ -70,9 +74,9 @@ def _env() -> dict[str, str]:
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     single = _run(tmp_path, "single", 1)
     double = _run(tmp_path, "ddp", 2)
-    assert len(single) == len(double) == 6
+    assert len(single) == len(double) == 8  # 6 training losses, 2 validation losses
     assert max(abs(a - b) for a, b in zip(single, double)) < 1e-5, json.dumps([single, double])
-    assert single[-1] < single[0]  # and it trains
+    assert single[5] < single[0] and single[7] < single[6]  # and it trains
     # rank 0 wrote the checkpoints, with each rank's RNG state
     import torch
 

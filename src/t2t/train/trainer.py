@@ -399,7 +399,7 @@ class Trainer:
 
     def _compute_metrics(self) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        if not self.dist.is_main or not self._has_eval():
+        if not self._has_eval() or not self._evaluates_here():
             return metrics
         self.model.eval()
         try:
@@ -413,6 +413,11 @@ class Trainer:
         finally:
             self.model.train()
         return metrics
+
+    def _evaluates_here(self) -> bool:
+        """Rank 0 evaluates; with FSDP every rank runs the same forward passes (they gather the shards
+        together) and rank 0's result is used."""
+        return self.dist.is_main or self._fsdp
 
     def _evaluate(self) -> None:
         metrics = _broadcast(self._compute_metrics(), self.dist)
@@ -525,7 +530,7 @@ class Trainer:
 
     def _replay_scores(self) -> dict[str, float]:
         scores: dict[str, float] = {}
-        if self.dist.is_main:
+        if self._evaluates_here():
             self.model.eval()
             try:
                 scores = task_scores(
