@@ -128,3 +128,52 @@ def test_train_resume_and_plot(recipe):
     assert main(["plot", str(run)]) == 0
     png = run / "curves.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "tasks.yaml")
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_is_a_valid_config(path):
+    cfg = TrainConfig.load(path)
+    assert cfg.data.tasks_yaml == ["configs/tasks.yaml"]
+    assert cfg.model.checkpoint or cfg.model.tokenizer
+
+
+@pytest.mark.slow
+def test_stagewise_recipes_run_end_to_end(tmp_path, monkeypatch):
+    """Span-corruption pre-training, then multi-task fine-tuning from its checkpoint (tiny shapes)."""
+    monkeypatch.chdir(REPO)  # recipes name paths relative to the repository
+    tok = tmp_path / "tok"
+    corpus = REPO / "data" / "builtin" / "finetune" / "corpus" / "train.txt"
+    assert main(["tokenizer", "train", "--input", str(corpus), "--vocab-size", "600", "--out", str(tok)]) == 0
+    tiny = "model.overrides={d_model: 32, d_ff: 64, n_heads: 2, n_encoder_layers: 1, n_decoder_layers: 1}"
+    common = ["max_steps=2", "data.batch_size=4", "progress=false", "tensorboard=false"]
+    pre = tmp_path / "pre"
+    args = [
+        "train",
+        "--config",
+        "configs/pretrain_span_corruption.yaml",
+        f"run_dir={pre}",
+        f"model.tokenizer={tok}",
+    ]
+    assert main([*args, tiny, *common]) == 0
+    fine = tmp_path / "fine"
+    args = ["train", "--config", "configs/finetune_multitask.yaml", f"run_dir={fine}"]
+    assert (
+        main(
+            [
+                *args,
+                f"model.checkpoint={pre}/checkpoints/last",
+                "eval.limit=2",
+                "eval.max_new_tokens=2",
+                *common,
+            ]
+        )
+        == 0
+    )
+    (record,) = [r for r in read_metrics(fine) if r["kind"] == "eval"]
+    assert {"translate/chrf", "sentiment/accuracy", "question/exact_match", "reasoning/exact_match"} <= set(
+        record
+    )
