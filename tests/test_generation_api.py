@@ -266,6 +266,8 @@ def test_bad_input_is_one_clear_error(case):
         (dict(early_stopping="sometimes"), "early_stopping='sometimes' is not one of"),
         (dict(length_penalty_style="gnm"), "did you mean 'gnmt'"),
         (dict(max_new_tokens=0), "max_new_tokens=0 is out of range"),
+        (dict(pad_token_id=96), r"pad_token_id=96 is not a token id of this model \(0 to 95\)"),
+        (dict(eos_token_id=[1, -1]), r"eos_token_id=-1 is not a token id"),
     ],
 )
 def test_bad_config_is_a_config_error(kwargs, message):
@@ -273,3 +275,19 @@ def test_bad_config_is_a_config_error(kwargs, message):
     ids, mask = batch(model)
     with pytest.raises(ConfigError, match=message):
         generate(model, ids, mask, **kwargs)
+
+
+def test_temperature_only_matters_when_sampling():
+    """As in transformers: greedy and beam search ignore the temperature, so any value is accepted there;
+    with do_sample=True it must be positive."""
+    model = tiny("encoder-decoder")
+    ids, mask = batch(model)
+    for beams in (1, 3):
+        plain = generate(model, ids, mask, max_new_tokens=5, num_beams=beams)
+        for temperature in (0.0, -1.0, 0.3):
+            assert torch.equal(
+                generate(model, ids, mask, max_new_tokens=5, num_beams=beams, temperature=temperature), plain
+            )
+    GenerationConfig(temperature=0.0).validate()
+    with pytest.raises(ConfigError, match=r"temperature=-1\.0 must be > 0"):
+        GenerationConfig(temperature=-1.0, do_sample=True).validate()

@@ -11,6 +11,7 @@ import pytest
 
 from generation_helpers import spread_weights, tiny_model_for, train_tokenizer
 from t2t.cli.main import build_parser, main
+from t2t.errors import T2TError
 from t2t.generation import load_pipeline
 
 
@@ -217,3 +218,193 @@ def test_the_installed_command_streams_an_answer(ckpt, pipe):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == pipe("house", max_new_tokens=5) + "\n"
+
+
+def test_beam_and_token_id_flags_reach_the_config(ckpt, monkeypatch, capsys):
+    """--early-stopping, --eos-token-id and --pad-token-id are parsed and arrive in the config that
+    each batch is generated with."""
+    from t2t.cli.generate import decoding_options
+    from t2t.generation import Pipeline
+
+    def parse(*flags: str):
+        return build_parser().parse_args(["generate", "--model", str(ckpt), "x", *flags])
+
+    assert decoding_options(parse("--early-stopping", "never"))["early_stopping"] == "never"
+    assert decoding_options(parse("--early-stopping", "False"))["early_stopping"] is False
+    assert decoding_options(parse("--eos-token-id", "5, 9"))["eos_token_id"] == [5, 9]
+    assert decoding_options(parse("--eos-token-id", "none"))["eos_token_id"] == []
+    assert "eos_token_id" not in decoding_options(parse())  # unset: the model's own
+
+    seen = []
+    original = Pipeline.generate_batch
+
+    def spy(self, ids, config):
+        seen.append(config)
+        return original(self, ids, config)
+
+    monkeypatch.setattr(Pipeline, "generate_batch", spy)
+    flags = ["--num-beams", "3", "--early-stopping", "true", "--eos-token-id", "7,8", "--pad-token-id", "2"]
+    assert main(["generate", "--model", str(ckpt), "house", "--max-new-tokens", "4", *flags]) == 0
+    (config,) = seen
+    assert (config.early_stopping, config.eos_ids, config.pad_token_id) == (True, [7, 8], 2)
+    assert capsys.readouterr().out.endswith("\n")
+
+
+def test_eos_none_runs_to_the_length_limit(ckpt, pipe, capsys):
+    args = ["generate", "--model", str(ckpt), "house", "--max-new-tokens", "12", "--eos-token-id", "none"]
+    assert main(args) == 0
+    expected = pipe("house", max_new_tokens=12, eos_token_id=[])
+    assert capsys.readouterr().out == expected + "\n"
+    new = pipe.model.generate([pipe.tokenizer.encode("house")], max_new_tokens=12, eos_token_id=[])[0, 1:]
+    assert len(new) == 12 and pipe.tokenizer.decode(new.tolist()) == expected
+    stopped = pipe("house", max_new_tokens=12, eos_token_id=int(new[0]))  # its first token as the eos
+    assert stopped == "" and expected != ""
+
+
+def test_temperature_is_ignored_without_sampling(ckpt, pipe, capsys):
+    assert (
+        main(["generate", "--model", str(ckpt), "house", "--max-new-tokens", "5", "--temperature", "0"]) == 0
+    )
+    assert capsys.readouterr().out == pipe("house", max_new_tokens=5) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--shots", "-1"], "argument --shots: -1 should not be negative"),
+        (["--shots", "two"], "argument --shots: 'two' is not an integer"),
+        (
+            ["--early-stopping", "maybe"],
+            "argument --early-stopping: 'maybe' is not one of true, false, never",
+        ),
+        (["--eos-token-id", "5,x"], "argument --eos-token-id: 'x' is not an integer"),
+        (["--pad-token-id", "-3"], "argument --pad-token-id: -3 should not be negative"),
+    ],
+)
+def test_bad_flag_values_are_argparse_errors(ckpt, capsys, flags, message):
+    with pytest.raises(SystemExit) as done:
+        main(["generate", "--model", str(ckpt), "--task", "sentiment", *flags])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"t2t generate: error: {message}"
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--pad-token-id", "100000"], "pad_token_id=100000 is not a token id of this model (0 to"),
+        (["--eos-token-id", "3,100000"], "eos_token_id=100000 is not a token id of this model (0 to"),
+    ],
+)
+def test_token_ids_outside_the_vocabulary_are_one_line(ckpt, capsys, flags, message):
+    assert main(["generate", "--model", str(ckpt), "house", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_one_prompt_is_written_and_flushed_piece_by_piece(ckpt, monkeypatch):
+    """Streaming to the terminal: each piece is written and flushed before the next one is generated."""
+    from t2t.generation import Pipeline
+
+    events: list[tuple[str, str]] = []
+    original = Pipeline.stream
+
+    def spy(self, *args, **kwargs):
+        for piece in original(self, *args, **kwargs):
+            events.append(("made", piece))
+            yield piece
+
+    class Terminal:
+        def write(self, text: str) -> int:
+            events.append(("write", text))
+            return len(text)
+
+        def flush(self) -> None:
+            events.append(("flush", ""))
+
+    monkeypatch.setattr(Pipeline, "stream", spy)
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    args = ["generate", "--model", str(ckpt), "summarize: data flows", "--max-new-tokens", "16"]
+    assert main([*args, "--eos-token-id", "none"]) == 0
+    made = [i for i, (kind, _) in enumerate(events) if kind == "made"]
+    assert len(made) > 3, "a 16-token answer should come in several pieces"
+    for here, following in zip(made, [*made[1:], len(events)]):
+        between = events[here + 1 : following]
+        assert ("write", events[here][1]) in between and between[-1] == ("flush", ""), between
+
+
+def test_progress_is_reported_per_batch(ckpt, tmp_path, monkeypatch):
+    import tqdm
+
+    bars = []
+
+    class Bar:
+        def __init__(self, *args, **kwargs):
+            self.total, self.updates = kwargs["total"], []
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n: int = 1) -> None:
+            self.updates.append(n)
+
+    monkeypatch.setattr(tqdm, "tqdm", Bar)
+    source = write_lines(tmp_path / "p.jsonl", *(json.dumps({"prompt": f"house {i}"}) for i in range(5)))
+    assert (
+        main(file_args(ckpt, source, tmp_path / "a.jsonl", "--batch-size", "2", "--max-new-tokens", "3")) == 0
+    )
+    (bar,) = bars
+    assert bar.total == 5 and bar.updates == [2, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [(T2TError("batch 2 went wrong"), 2), (KeyboardInterrupt(), 130)],
+    ids=["error", "interrupt"],
+)
+def test_an_existing_output_survives_a_failure_midway(ckpt, tmp_path, monkeypatch, capsys, failure, status):
+    from t2t.generation import Pipeline
+
+    calls = []
+    original = Pipeline.generate_batch
+
+    def second_batch_fails(self, ids, config):
+        calls.append(len(ids))
+        if len(calls) == 2:
+            raise failure
+        return original(self, ids, config)
+
+    monkeypatch.setattr(Pipeline, "generate_batch", second_batch_fails)
+    source = write_lines(tmp_path / "p.jsonl", *(json.dumps({"prompt": f"house {i}"}) for i in range(5)))
+    out = tmp_path / "answers.jsonl"
+    out.write_text("old answers\n")
+    assert main(file_args(ckpt, source, out, "--batch-size", "2", "--max-new-tokens", "3")) == status
+    assert calls == [2, 2]  # the first batch was answered, the second failed
+    assert out.read_text() == "old answers\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "p.jsonl"]  # no temp file left
+    capsys.readouterr()
+
+
+def test_an_existing_output_survives_a_failed_write(ckpt, tmp_path, monkeypatch, capsys):
+    """The answers are written to a temporary file and renamed over the old one: a failure while writing
+    (here: the disk is full at fsync) leaves the old file whole and is one line, not a traceback."""
+    import t2t.utils.io as io_module
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io_module.os, "fsync", full)
+    source = write_lines(tmp_path / "p.jsonl", json.dumps({"prompt": "house"}))
+    out = tmp_path / "answers.jsonl"
+    out.write_text("old answers\n")
+    assert main(file_args(ckpt, source, out, "--max-new-tokens", "3")) == 2
+    err = capsys.readouterr().err
+    assert "answers.jsonl: cannot write the answers (No space left on device)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert out.read_text() == "old answers\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "p.jsonl"]

@@ -36,6 +36,32 @@ EXAMPLE = (
 )
 PROMPT_KEYS = ("prompt", "inputs")  # "inputs": the key of t2t's {"inputs", "targets"} examples
 DEFAULT_MAX_NEW_TOKENS = 64
+EARLY_STOPPING = {"true": True, "false": False, "never": "never"}
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} should not be negative")
+    return value
+
+
+def early_stopping(text: str) -> bool | str:
+    """true / false / never, as transformers' early_stopping=True / False / "never"."""
+    try:
+        return EARLY_STOPPING[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of true, false, never") from None
+
+
+def token_ids(text: str) -> list[int]:
+    """'5' or '5,9' (several end tokens); 'none' switches stopping at an end token off."""
+    if text.strip().lower() == "none":
+        return []
+    return [non_negative_int(part.strip()) for part in text.split(",")]
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,13 +73,26 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--length-penalty", type=float, default=None, help="beam score / length**alpha (1.0)")
     g.add_argument(
+        "--early-stopping",
+        type=early_stopping,
+        default=None,
+        metavar="{true,false,never}",
+        help="beam search stops at num_beams finished (true), by a heuristic (false, default) or only when "
+        "no better hypothesis can exist (never)",
+    )
+    g.add_argument(
         "--length-penalty-style",
         choices=["hf", "gnmt"],
         default=None,
         help="hf: logp/len**alpha (default); gnmt: logp/((5+len)/6)**alpha (T5 paper: beam 4, alpha 0.6)",
     )
     g.add_argument("--do-sample", action="store_true", help="sample instead of taking the most likely token")
-    g.add_argument("--temperature", type=non_negative_float, default=None, help="sampling temperature (1.0)")
+    g.add_argument(
+        "--temperature",
+        type=non_negative_float,
+        default=None,
+        help="sampling temperature (1.0; sampling only)",
+    )
     g.add_argument(
         "--top-k", type=int, default=None, help="sample from the k most likely tokens (50; 0: all)"
     )
@@ -61,6 +100,16 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--repetition-penalty", type=non_negative_float, default=None, help="(1.0: off)")
     g.add_argument("--no-repeat-ngram-size", type=int, default=None, help="ban repeated n-grams of this size")
     g.add_argument("--num-return-sequences", type=positive_int, default=None, help="answers per prompt (1)")
+    g.add_argument(
+        "--eos-token-id",
+        type=token_ids,
+        default=None,
+        metavar="ID[,ID...]",
+        help="end-of-sequence id(s) (the model's); none: generate to --max-new-tokens",
+    )
+    g.add_argument(
+        "--pad-token-id", type=non_negative_int, default=None, metavar="ID", help="padding id (the model's)"
+    )
     g.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
 
 
@@ -72,12 +121,15 @@ def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
         "num_beams",
         "length_penalty",
         "length_penalty_style",
+        "early_stopping",
         "temperature",
         "top_k",
         "top_p",
         "repetition_penalty",
         "no_repeat_ngram_size",
         "num_return_sequences",
+        "eos_token_id",
+        "pad_token_id",
         "seed",
     ]
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -110,7 +162,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("few-shot evaluation (no parameter update)")
     g.add_argument("--task", help="score K-shot prompts of a task: sentiment, acceptability, paraphrase, ...")
     g.add_argument(
-        "--shots", type=int, default=0, metavar="K", help="solved training examples per prompt (0)"
+        "--shots",
+        type=non_negative_int,
+        default=0,
+        metavar="K",
+        help="solved training examples per prompt (0)",
     )
     g.add_argument("--limit", type=positive_int, default=None, help="score the first N test examples")
     add_device_argument(p)
@@ -241,7 +297,12 @@ def _answer_file(pipe, path: Path, output: str | None, config) -> int:  # type: 
     if output is None or output == "-":
         sys.stdout.writelines(lines)
     else:
-        with atomic_open(output) as fh:
-            fh.writelines(lines)
+        try:
+            with atomic_open(output) as fh:  # a failure leaves an existing file as it was
+                fh.writelines(lines)
+        except OSError as err:
+            raise T2TError(
+                f"{output}: cannot write the answers ({err.strerror or err}); check the path and free space"
+            ) from None
         print(f"t2t generate: {len(lines)} answers written to {output}", file=sys.stderr)
     return 0

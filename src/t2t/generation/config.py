@@ -56,7 +56,8 @@ class GenerationConfig(StrictConfig):
         check_range("top_k", self.top_k, 0)
         check_choice("length_penalty_style", self.length_penalty_style, LENGTH_PENALTY_STYLES)
         check_choice("early_stopping", self.early_stopping, EARLY_STOPPING)
-        if not self.temperature > 0:
+        # As in transformers, temperature matters only when sampling (greedy and beam search ignore it).
+        if self.do_sample and not self.temperature > 0:
             raise ConfigError(f"temperature={self.temperature} must be > 0; use do_sample=False for greedy")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p={self.top_p} is out of range (0, 1]")

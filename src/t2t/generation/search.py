@@ -54,7 +54,19 @@ def resolve_config(
         values["eos_token_id"] = model.config.eos_id if model.config.eos_id is not None else []
     if values["pad_token_id"] is None:
         values["pad_token_id"] = model.config.pad_id
-    return GenerationConfig.from_dict(values)
+    config = GenerationConfig.from_dict(values)
+    _check_token_ids(model, config)
+    return config
+
+
+def _check_token_ids(model: T2TModel, config: GenerationConfig) -> None:
+    """eos / pad ids inside the vocabulary: an eos the model cannot produce would never stop a row, and a
+    pad id outside it would fail deep in the embedding of padded prompts."""
+    vocab = model.config.vocab_size
+    named = [("eos_token_id", i) for i in config.eos_ids] + [("pad_token_id", config.pad_token_id)]
+    for name, token in named:
+        if not isinstance(token, int) or isinstance(token, bool) or not 0 <= token < vocab:
+            raise ConfigError(f"{name}={token!r} is not a token id of this model (0 to {vocab - 1})")
 
 
 @contextlib.contextmanager
