@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import t2t
+from t2t.data import Task, register_task
 from t2t.errors import ConfigError
 from t2t.train import Trainer, read_metrics
 from test_train_support import ToyStream, config, tiny_model
@@ -40,18 +41,59 @@ def test_early_stopping_after_patience_evaluations_without_improvement(tmp_path)
     assert result.best_metric == 0.7 and result.best_checkpoint.name == "step-000004"
 
 
-def test_minimised_metric_and_unknown_metric(tmp_path):
+def test_minimised_metric_and_unknown_metric_of_an_eval_fn(tmp_path):
     values = iter([3.0, 2.0, 2.5])
     cfg = config(tmp_path, max_steps=6, eval={"every": 2, "metric": "perplexity", "mode": "min"})
     result = Trainer(
         cfg, model=tiny_model(), train_stream=ToyStream(), eval_fn=lambda m, s: {"perplexity": next(values)}
     ).fit()
     assert result.best_metric == 2.0 and result.best_checkpoint.name == "step-000004"
+    # an eval_fn's keys are known only when it runs: a typo there fails at the first evaluation
     bad = config(tmp_path / "bad", max_steps=2, eval={"every": 1, "metric": "acuracy"})
     with pytest.raises(ConfigError, match=r"eval.metric='acuracy' was not computed.*did you mean 'accuracy'"):
         Trainer(
             bad, model=tiny_model(), train_stream=ToyStream(), eval_fn=lambda m, s: {"accuracy": 1.0}
         ).fit()
+
+
+@pytest.fixture
+def registered(tmp_path):
+    """Two validation tasks: one scored by accuracy, one by ROUGE (three keys)."""
+    path = tmp_path / "validation.jsonl"
+    path.write_text('{"inputs": "a", "targets": "b"}\n')
+    register_task(Task("colours", {"validation": path}, metrics=["accuracy"]), overwrite=True)
+    register_task(Task("digest", {"validation": path}, metrics=["rouge"]), overwrite=True)
+
+
+def _construct(tmp_path, **eval_section):
+    cfg = config(tmp_path, max_steps=2, eval={"every": 1, **eval_section})
+    return Trainer(cfg, model=tiny_model(), train_stream=ToyStream())
+
+
+@pytest.mark.usefixtures("registered")
+def test_eval_config_errors_are_raised_before_anything_runs(tmp_path):
+    """Unknown task names and metrics no evaluation computes fail when the Trainer is built, naming the
+    key and the closest valid value, before a run directory exists or a step is taken."""
+    with pytest.raises(
+        ConfigError, match=r"eval.tasks: no task or mixture named 'colors' \(did you mean 'colours'"
+    ):
+        _construct(tmp_path, tasks=["colors"])
+    with pytest.raises(ConfigError, match=r"eval.metric='colours/acuracy' .*did you mean 'colours/accuracy'"):
+        _construct(tmp_path, tasks=["colours"], metric="colours/acuracy")
+    with pytest.raises(ConfigError, match=r"eval.metric='eval_loss' .*set eval.loss: true"):
+        _construct(tmp_path, tasks=["colours"], metric="eval_loss")
+    with pytest.raises(ConfigError, match=r"eval.metric='mean' .*needs eval.tasks"):
+        cfg = config(tmp_path, max_steps=2, eval={"every": 1, "metric": "mean"})
+        Trainer(cfg, model=tiny_model(), train_stream=ToyStream(), eval_stream=[])
+    with pytest.raises(ConfigError, match=r"data.replay.tasks: no task or mixture named 'colour'"):
+        cfg = config(tmp_path, data={"replay": {"tasks": ["colour"], "share": 0.5}})
+        Trainer(cfg, model=tiny_model(), train_stream=ToyStream())
+    assert not (tmp_path / "run").exists()
+    # what the tasks do produce is accepted: every key of a multi-key metric, the mean, the loss
+    assert _construct(tmp_path, tasks=["colours", "digest"], metric="digest/rougeL").metric == "digest/rougeL"
+    assert _construct(tmp_path, tasks=["colours", "digest"]).metric == "mean"
+    trainer = _construct(tmp_path, tasks=["digest"], loss=True, metric="eval_loss")
+    assert [t.name for t in trainer.eval_tasks] == ["digest"]
 
 
 def test_eval_runs_in_eval_mode_and_training_resumes_in_train_mode(tmp_path):
@@ -62,3 +104,25 @@ def test_eval_runs_in_eval_mode_and_training_resumes_in_train_mode(tmp_path):
         cfg, model=model, train_stream=ToyStream(), eval_fn=lambda m, s: modes.append(m.training) or {"x": 1}
     ).fit()
     assert modes == [False, False] and model.training
+
+
+def test_an_improving_evaluation_on_a_checkpoint_step_writes_one_checkpoint(tmp_path, monkeypatch):
+    from t2t.train import checkpoint
+
+    written: list[int] = []
+    original = checkpoint.save_checkpoint
+
+    def counting(root, step, *args, **kwargs):
+        written.append(step)
+        return original(root, step, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", counting)
+    scores = iter([1.0, 2.0, 1.5])  # improves at steps 2 and 4, not at 6
+    cfg = config(
+        tmp_path, max_steps=6, eval={"every": 2, "metric": "x"}, checkpoint={"every": 2, "keep_last": 3}
+    )
+    result = Trainer(
+        cfg, model=tiny_model(), train_stream=ToyStream(), eval_fn=lambda m, s: {"x": next(scores)}
+    ).fit()
+    assert written == [2, 4, 6]
+    assert result.best_checkpoint.name == "step-000004" and result.last_checkpoint.name == "step-000006"

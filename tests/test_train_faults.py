@@ -42,6 +42,34 @@ def test_nan_steps_leave_the_weights_unchanged(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_an_inf_gradient_with_a_finite_loss_is_skipped_and_counted(tmp_path):
+    model = tiny_model()
+    calls = {"n": 0}
+
+    def poison(grad: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return grad * float("inf") if calls["n"] == 2 else grad  # the backward pass of step 2
+
+    weight = next(m for m in model.modules() if isinstance(m, torch.nn.Linear)).weight
+    weight.register_hook(poison)
+    snapshots = []
+
+    class Recorder(ToyStream):  # the weights before each step's batch is drawn
+        def __next__(self):
+            snapshots.append(weight.detach().clone())
+            return super().__next__()
+
+    result = Trainer(config(tmp_path, max_steps=3), model=model, train_stream=Recorder()).fit()
+    assert result.skipped_steps == 1 and result.step == 3
+    records = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert [r["step"] for r in records if r.get("skipped")] == [2]
+    assert isinstance(records[1]["loss"], float) and records[1]["grad_norm"] == "inf"
+    assert records[1]["skipped_steps"] == 1
+    assert torch.equal(snapshots[1], snapshots[2])  # step 2 changed nothing
+    assert not torch.equal(snapshots[0], snapshots[1]) and not torch.equal(snapshots[2], weight)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 def test_too_many_bad_steps_stop_and_keep_the_last_good_checkpoint(tmp_path):
     model = tiny_model()
     model.register_forward_hook(PoisonAt(set(range(5, 100))))

@@ -36,7 +36,7 @@ def test_fit_learns_and_writes_run_dir(tmp_path):
     assert summary["step"] == 30
 
 
-def _step_gradients(tmp_path, stream, accum, optim="adamw"):
+def _step_gradients(tmp_path, stream, accum, optim="adamw", grad_clip=0.0, steps=3):
     """Gradients handed to the optimizer at each step (captured by a global step pre-hook)."""
     grads: list[dict[str, torch.Tensor]] = []
     model = tiny_model(seed=1)
@@ -47,7 +47,9 @@ def _step_gradients(tmp_path, stream, accum, optim="adamw"):
 
     handle = register_optimizer_step_pre_hook(capture)
     try:
-        cfg = config(tmp_path, max_steps=3, grad_accum_steps=accum, optim={"name": optim, "grad_clip": 0.0})
+        cfg = config(
+            tmp_path, max_steps=steps, grad_accum_steps=accum, optim={"name": optim, "grad_clip": grad_clip}
+        )
         Trainer(cfg, model=model, train_stream=stream).fit()
     finally:
         handle.remove()
@@ -96,14 +98,31 @@ def test_per_micro_batch_averaging_would_differ():
     assert diff > 1e-3
 
 
-def test_grad_clip_bounds_the_update_and_logs_the_norm(tmp_path):
-    model = tiny_model()
-    before = _weights(model)
-    cfg = config(tmp_path, max_steps=1, optim={"name": "adamw", "lr": 0.0, "grad_clip": 1e-3})
-    Trainer(cfg, model=model, train_stream=ToyStream()).fit()
+def _first_step_gradients(tmp_path, grad_clip: float) -> tuple[dict[str, torch.Tensor], float]:
+    """The gradients the optimizer sees at step 1 (after clipping) and the logged pre-clipping norm."""
+    grads, _ = _step_gradients(tmp_path, ToyStream(8, max_len=12, seed=3), 1, grad_clip=grad_clip, steps=1)
     (record,) = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
-    assert record["grad_norm"] > 1e-3  # the pre-clipping norm is what is logged
-    assert all(torch.equal(before[k], v) for k, v in _weights(model).items())  # lr 0: no change
+    return grads[0], record["grad_norm"]
+
+
+def _total_norm(grads: dict[str, torch.Tensor]) -> float:
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads.values()])))
+
+
+def test_grad_clip_scales_the_gradients_the_optimizer_sees(tmp_path):
+    raw, raw_norm = _first_step_gradients(tmp_path / "raw", grad_clip=0.0)
+    clip = 0.05
+    clipped, logged = _first_step_gradients(tmp_path / "clipped", grad_clip=clip)
+    assert logged == pytest.approx(raw_norm, rel=1e-6) == pytest.approx(_total_norm(raw), rel=1e-5)
+    assert raw_norm > 10 * clip  # so clipping has something to do
+    assert _total_norm(clipped) <= clip * (1 + 1e-5)
+    assert _total_norm(clipped) == pytest.approx(clip, rel=1e-4)
+    for key, grad in raw.items():  # the same direction, scaled by clip / norm
+        torch.testing.assert_close(clipped[key], grad * (clip / raw_norm), rtol=1e-4, atol=1e-9, msg=key)
+    # a bound above the norm leaves the gradients as they are
+    loose, _ = _first_step_gradients(tmp_path / "loose", grad_clip=10 * raw_norm)
+    for key, grad in raw.items():
+        torch.testing.assert_close(loose[key], grad, rtol=1e-5, atol=1e-9, msg=key)
 
 
 def test_label_smoothing_raises_the_loss_of_a_confident_model(tmp_path):
@@ -114,12 +133,27 @@ def test_label_smoothing_raises_the_loss_of_a_confident_model(tmp_path):
     assert smooth.losses[0] != pytest.approx(plain.losses[0], abs=1e-4)
 
 
-def test_bf16_autocast_trains(tmp_path):
-    result = Trainer(
-        config(tmp_path, max_steps=3, bf16=True), model=tiny_model(), train_stream=ToyStream()
-    ).fit()
-    assert all(torch.isfinite(torch.tensor(result.losses)))
-    assert result.skipped_steps == 0
+def _output_dtypes(tmp_path, bf16: bool) -> tuple[set[torch.dtype], list[float], torch.nn.Module]:
+    """Output dtypes of every Linear and attention module during training, and the losses."""
+    model = tiny_model()
+    seen: set[torch.dtype] = set()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ == "Attention":
+            module.register_forward_hook(
+                lambda m, args, out: seen.add((out[0] if isinstance(out, tuple) else out).dtype)
+            )
+    result = Trainer(config(tmp_path, max_steps=3, bf16=bf16), model=model, train_stream=ToyStream()).fit()
+    return seen, result.losses, model
+
+
+def test_bf16_autocast_runs_the_matmuls_in_bfloat16(tmp_path):
+    seen, losses, model = _output_dtypes(tmp_path / "bf16", bf16=True)
+    assert seen == {torch.bfloat16}  # every projection and attention output
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # weights stay fp32
+    plain, plain_losses, _ = _output_dtypes(tmp_path / "fp32", bf16=False)
+    assert plain == {torch.float32}
+    assert losses[0] == pytest.approx(plain_losses[0], rel=2e-2) and losses[0] != plain_losses[0]
 
 
 def test_keep_last_prunes_old_checkpoints(tmp_path):

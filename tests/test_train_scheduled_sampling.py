@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from t2t.errors import ConfigError
 from t2t.train import Trainer, read_metrics, sampling_probability
 from t2t.train.config import ScheduledSamplingSection
 from t2t.train.scheduled_sampling import mix_decoder_inputs
@@ -51,6 +52,7 @@ def test_mixing_replaces_only_real_positions_with_the_previous_prediction():
 
 
 def test_training_logs_the_probability_and_replaced_share_every_step(tmp_path):
+    """One `scheduled_sampling` record per step, whatever log_every says (train records every 3)."""
     cfg = config(
         tmp_path,
         max_steps=6,
@@ -58,11 +60,23 @@ def test_training_logs_the_probability_and_replaced_share_every_step(tmp_path):
         scheduled_sampling={"schedule": "linear", "slope": 0.1, "max_prob": 0.5},
     )
     Trainer(cfg, model=tiny_model(), train_stream=ToyStream(16)).fit()
-    records = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
-    assert [r["step"] for r in records] == [3, 6]
-    probs = [r["ss_prob"] for r in records]
-    assert probs == [pytest.approx(0.2), pytest.approx(0.5)]
-    assert abs(records[1]["ss_replaced"] - 0.5) < 0.15
+    records = read_metrics(tmp_path / "run")
+    assert [r["step"] for r in records if r["kind"] == "train"] == [3, 6]
+    sampling = [r for r in records if r["kind"] == "scheduled_sampling"]
+    assert [r["step"] for r in sampling] == [1, 2, 3, 4, 5, 6]
+    # step n (1-based) is trained with p(n - 1): 0, 0.1, ..., 0.5 (capped)
+    assert [r["ss_prob"] for r in sampling] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert sampling[0]["ss_replaced"] == 0.0  # p = 0: nothing replaced
+    assert all(0.0 < r["ss_replaced"] < 2.5 * r["ss_prob"] for r in sampling[1:])
+    assert abs(sampling[-1]["ss_replaced"] - 0.5) < 0.15
+
+
+def test_scheduled_sampling_on_a_decoder_only_model_fails_before_training(tmp_path):
+    model = tiny_model("gpt2-tiny")
+    cfg = config(tmp_path, max_steps=2, scheduled_sampling={"schedule": "linear"})
+    with pytest.raises(ConfigError, match=r"scheduled_sampling.schedule='linear' needs an encoder-decoder"):
+        Trainer(cfg, model=model, train_stream=ToyStream(arch="decoder", vocab=model.config.vocab_size))
+    assert not (tmp_path / "run").exists()  # nothing was started
 
 
 def test_second_pass_trains_on_mixed_inputs(tmp_path):

@@ -117,18 +117,17 @@ def build_stream(
         seed=d.seed + seed_offset,
         pack=d.pack,
         repeat=repeat,
+        shuffle=d.shuffle and repeat,  # a finite (validation) pass reads in file order
         rank=rank,
         world_size=world_size,
         **d.options,
     )
 
 
-def replay_source(cfg: TrainConfig) -> Any:
-    """The earlier tasks as one mixture (equal rates), or None without replay."""
-    replay = cfg.data.replay
-    if not replay.tasks or replay.share <= 0:
+def replay_source(tasks: list[Any], share: float) -> Any:
+    """The earlier tasks (resolved Task objects) as one mixture (equal rates), or None without replay."""
+    if not tasks or share <= 0:
         return None
-    from t2t.data import Mixture, get_task
+    from t2t.data import Mixture
 
-    tasks = [get_task(name) for name in replay.tasks]
     return tasks[0] if len(tasks) == 1 else Mixture("replay", tasks, rate="equal")

@@ -77,13 +77,11 @@ def save_checkpoint(
     tmp = root / f".{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    from t2t.hub import save_pretrained
-
-    save_pretrained(model, tmp, format=weight_format)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    atomic_write_with(tmp / STATE_FILE, lambda p: torch.save(state, p))
-    atomic_write_text(tmp / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
+    try:
+        _write(tmp, model, tokenizer, state, summary, weight_format)
+    except BaseException:  # an error or Ctrl-C mid-save: no half-written directory stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if final.exists():  # the same step saved again (a resumed run): swap, then drop the old one
         old = root / f".{final.name}.old-{os.getpid()}"
         os.replace(final, old)
@@ -93,6 +91,23 @@ def save_checkpoint(
         os.replace(tmp, final)
     _fsync_dir(root)
     return final
+
+
+def _write(
+    directory: Path,
+    model: Any,
+    tokenizer: Any,
+    state: dict[str, Any],
+    summary: dict[str, Any],
+    weight_format: str,
+) -> None:
+    from t2t.hub import save_pretrained
+
+    save_pretrained(model, directory, format=weight_format)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(directory)
+    atomic_write_with(directory / STATE_FILE, lambda p: torch.save(state, p))
+    atomic_write_text(directory / SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n")
 
 
 def point(root: Path, name: str, target: Path) -> None:

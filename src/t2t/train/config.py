@@ -56,6 +56,7 @@ class DataSection(StrictConfig):
     max_input_length: int = 512
     max_target_length: int = 128
     pack: bool = False
+    shuffle: bool = False  # each epoch of each task in its own seeded order (the split is held in memory)
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # objective options (noise_density, ...)
     replay: ReplaySection = field(default_factory=ReplaySection)

@@ -34,18 +34,19 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         raise DataError(f"{run_dir / METRICS_FILE}: no metrics; is {run_dir} a t2t run directory?")
     train = [r for r in records if r["kind"] == "train" and isinstance(r.get("loss"), float)]
     evals = [r for r in records if r["kind"] == "eval"]
-    panels = [(k, t) for k, t in _TRAIN_PANELS if any(k in r for r in train)]
-    if any("ss_prob" in r for r in train):
-        panels.append(("ss_prob", "scheduled sampling p"))
+    panels = [(k, t, train) for k, t in _TRAIN_PANELS if any(k in r for r in train)]
+    sampling = [r for r in records if r["kind"] == "scheduled_sampling"]
+    if sampling:
+        panels.append(("ss_prob", "scheduled sampling p", sampling))
     metric_names = sorted({k for r in evals for k, v in r.items() if k not in ("kind", "step") and _num(v)})
     count = len(panels) + len(metric_names)
     cols = min(3, count)
     rows = -(-count // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
     flat = list(axes.flat)
-    for ax, (key, title) in zip(flat, panels):
-        steps = [r["step"] for r in train if key in r]
-        values = [float(r[key]) for r in train if key in r]
+    for ax, (key, title, source) in zip(flat, panels):
+        steps = [r["step"] for r in source if key in r]
+        values = [float(r[key]) for r in source if key in r]
         ax.plot(steps, values, lw=0.8, alpha=0.5 if key == "loss" else 1.0)
         if key == "loss" and len(values) > 10:
             ax.plot(steps, _smooth(values, max(2, len(values) // 20)), lw=1.5, label="smoothed")

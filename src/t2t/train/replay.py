@@ -55,4 +55,10 @@ class ReplayStream:
 
     @property
     def stats(self) -> dict:
-        return {"batches": self.batches, "replayed": self.replayed}
+        """Both streams' counters summed (examples, truncations, ...), with batches and replayed."""
+        merged: dict = {}
+        for stream in (self.main, self.replay):
+            for key, value in getattr(stream, "stats", {}).items():
+                if isinstance(value, int):
+                    merged[key] = merged.get(key, 0) + value
+        return {**merged, "batches": self.batches, "replayed": self.replayed}

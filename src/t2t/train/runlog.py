@@ -74,6 +74,37 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+DATA_COUNTS = ("truncated_inputs", "truncated_targets", "skipped_records")
+
+
+def data_counts(stream: Any) -> dict[str, int]:
+    """The stream's truncation and skipped-record counters (with the examples read), or {} when all
+    are zero or the stream keeps no `stats`."""
+    stats = getattr(stream, "stats", None)
+    if not isinstance(stats, dict) or not any(stats.get(k) for k in DATA_COUNTS):
+        return {}
+    return {k: int(stats.get(k, 0)) for k in ("examples", *DATA_COUNTS)}
+
+
+def describe_data_counts(counts: dict[str, int], data: Any) -> str:
+    """`data_counts` as one line that says which limit cut what, and what to do about it."""
+    parts = []
+    if counts["truncated_inputs"]:
+        parts.append(
+            f"{counts['truncated_inputs']} inputs truncated to data.max_input_length={data.max_input_length}"
+        )
+    if counts["truncated_targets"]:
+        parts.append(
+            f"{counts['truncated_targets']} targets truncated to data.max_target_length={data.max_target_length}"
+        )
+    if counts["skipped_records"]:
+        parts.append(f"{counts['skipped_records']} bad records skipped")
+    return (
+        f"{', '.join(parts)} (of {counts['examples']} examples read); raise the lengths or check the data "
+        "if that is too many"
+    )
+
+
 class Progress:
     """tqdm bar over optimizer steps with loss, learning rate and tokens per second; tqdm gives the ETA."""
 
@@ -84,10 +115,16 @@ class Progress:
 
             self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.1)
 
-    def update(self, n: int, loss: float, lr: float, tokens_per_s: float) -> None:
+    def update(
+        self, n: int, loss: float, lr: float, tokens_per_s: float, ss_prob: float | None = None
+    ) -> None:
+        """`ss_prob`: the scheduled-sampling probability of the step, shown as `ss_p` when given."""
         if self._bar is None:
             return
-        self._bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+        shown = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}", "tok_s": f"{tokens_per_s:,.0f}"}
+        if ss_prob is not None:
+            shown["ss_p"] = f"{ss_prob:.3f}"
+        self._bar.set_postfix(shown, refresh=False)
         self._bar.update(n)
 
     def close(self) -> None:

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from t2t.errors import CheckpointError, T2TError
-from t2t.train import build, checkpoint, distributed
+from t2t.train import build, checkpoint, checks, distributed
 from t2t.train.config import TrainConfig
 from t2t.train.evaluation import BestTracker, EvalFn, select, stream_loss, task_scores
 from t2t.train.loss import count_targets, loss_kind, loss_sums
 from t2t.train.optim import build_optimizer, build_scheduler
-from t2t.train.runlog import Progress, RunLog, truncate_metrics
+from t2t.train.runlog import Progress, RunLog, data_counts, describe_data_counts, truncate_metrics
 from t2t.train.scheduled_sampling import mix_decoder_inputs, predictions, sampling_probability
 from t2t.train.speed import tune_malloc
 
@@ -92,13 +92,23 @@ class Trainer:
         self.tokenizer = tokenizer if tokenizer is not None else _maybe_tokenizer(cfg)
         self.model = model if model is not None else build.build_model(cfg, self.tokenizer)
         self.kind = loss_kind(self.model)
+        checks.check_scheduled_sampling(cfg.scheduled_sampling.schedule, self.model)
+        self.eval_tasks = checks.resolve_tasks(
+            "eval.tasks", list(eval_tasks) if eval_tasks is not None else cfg.eval.tasks
+        )
+        self.replay_tasks = checks.resolve_tasks("data.replay.tasks", cfg.data.replay.tasks)
+        if train_stream is None:
+            checks.check_source("data.mixture" if cfg.data.mixture else "data.task", build.source_of(cfg))
         self.stream = train_stream if train_stream is not None else self._default_stream()
-        self.eval_tasks = list(eval_tasks) if eval_tasks is not None else list(cfg.eval.tasks)
         self.eval_stream = eval_stream
         if self.eval_stream is None and cfg.eval.loss:
             self.eval_stream = self._default_eval_stream
         self.eval_fn = eval_fn
         self.metric = cfg.eval.resolved_metric(self.eval_stream is not None)
+        if self._has_eval():
+            checks.check_metric(
+                self.metric, self.eval_tasks, self.eval_stream is not None, eval_fn is not None
+            )
         self.best = BestTracker(maximize=cfg.eval.maximize(self.metric))
         self.ss_generator = torch.Generator().manual_seed(cfg.seed + 1 + self.dist.rank)
         self.step = 0
@@ -123,7 +133,7 @@ class Trainer:
             rank=self.dist.rank,
             world_size=self.dist.world_size,
         )
-        replay = build.replay_source(cfg)
+        replay = build.replay_source(self.replay_tasks, cfg.data.replay.share)
         if replay is None:
             return main
         from t2t.train.replay import ReplayStream
@@ -232,13 +242,15 @@ class Trainer:
                 if cfg.eval.every and self.step % cfg.eval.every == 0:
                     self._evaluate()
                     last_eval = self.step
-                if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0 and not self.bad_in_a_row:
-                    self._save()  # never in the middle of a run of bad steps
+                periodic = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
+                if periodic and not self.bad_in_a_row and not self._saved_now():
+                    self._save()  # never in the middle of a run of bad steps; once per step
             if self._has_eval() and last_eval != self.step:
                 self._evaluate()
-            if self._last_saved is None or self._last_saved.name != checkpoint.step_dir_name(self.step):
+            if not self._saved_now():
                 self._save()
             self._forgetting_end()
+            self._report_data()
         finally:
             progress.close()
             self.log.close()
@@ -376,14 +388,16 @@ class Trainer:
             "tokens_per_s": tokens_per_s,
             "skipped_steps": self.skipped_steps,
         }
-        if cfg.scheduled_sampling.schedule != "none":
-            record["ss_prob"] = stats.ss_prob
-            record["ss_replaced"] = stats.ss_replaced
         if not stats.finite:
             record["skipped"] = True
         if self.step % cfg.log_every == 0 or not stats.finite:
             self.log.write("train", self.step, record)
-        progress.update(1, stats.loss, lr, tokens_per_s)
+        sampling = cfg.scheduled_sampling.schedule != "none"
+        if sampling:  # every step, whatever log_every says: the schedule is part of the experiment
+            self.log.write(
+                "scheduled_sampling", self.step, {"ss_prob": stats.ss_prob, "ss_replaced": stats.ss_replaced}
+            )
+        progress.update(1, stats.loss, lr, tokens_per_s, stats.ss_prob if sampling else None)
         if self.bad_in_a_row >= cfg.max_bad_steps:
             good = checkpoint.resolve_link(self.ckpt_root, "last")
             kept = f"the last good checkpoint is {good}" if good else "no checkpoint was written"
@@ -511,6 +525,18 @@ class Trainer:
         self._last_saved = directory or self.ckpt_root / checkpoint.step_dir_name(self.step)
         return directory
 
+    def _saved_now(self) -> bool:
+        """This step's checkpoint is written (by an improving evaluation, or before a resume)."""
+        return self._last_saved is not None and self._last_saved.name == checkpoint.step_dir_name(self.step)
+
+    def _report_data(self) -> None:
+        """One line on stderr (and a `data` record) when examples were truncated or records skipped."""
+        counts = data_counts(self.stream)
+        if not self.dist.is_main or not counts:
+            return
+        self.log.write("data", self.step, counts)
+        print(f"t2t train: data: {describe_data_counts(counts, self.config.data)}", file=sys.stderr)
+
     # ------------------------------------------------------------------------- incremental learning
     def _forgetting_start(self) -> None:
         replay = self.config.data.replay
@@ -533,9 +559,7 @@ class Trainer:
         if self._evaluates_here():
             self.model.eval()
             try:
-                scores = task_scores(
-                    self.model, self.tokenizer, self.config.data.replay.tasks, self.config.eval
-                )
+                scores = task_scores(self.model, self.tokenizer, self.replay_tasks, self.config.eval)
             finally:
                 self.model.train()
         return _broadcast(scores, self.dist)
