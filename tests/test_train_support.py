@@ -110,6 +110,97 @@ def config(tmp_path: Any, **fields: Any) -> TrainConfig:
         "log_every": 1,
         "optim": {"name": "adamw", "lr": 1e-2},
     }
+    return _merged(base, fields)
+
+
+# ------------------------------------------------------------------------------ real data for the loop
+WORDS = ["cat", "dog", "bird", "fish", "sat", "ran", "flew", "swam", "on", "under", "the", "a", "mat", "tree"]
+NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+GERMAN = ["eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn"]
+
+
+def write_text_data(root: Any) -> Any:
+    """Files for real streams in `root`: a corpus of blank-line separated documents, a translation task
+    (numbers -> German, with a validation split), a colour classification task and tasks.yaml naming
+    them (`docs`, `numbers`, `colours`). Returns the tasks.yaml path."""
+    import json
+    import random
+
+    import yaml
+
+    rng = random.Random(0)
+    docs = []
+    for _ in range(40):
+        sentences = [
+            f"the {rng.choice(WORDS[:4])} {rng.choice(WORDS[4:8])} {rng.choice(WORDS[8:10])} the "
+            f"{rng.choice(WORDS[12:])} ."
+            for _ in range(rng.randint(2, 4))
+        ]
+        docs.append("\n".join(sentences))
+    (root / "docs.txt").write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    for split, n in (("train", 60), ("validation", 6)):
+        with open(root / f"numbers-{split}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(n):
+                fh.write(json.dumps({"inputs": NUMBERS[i % 10], "targets": GERMAN[i % 10]}) + "\n")
+        with open(root / f"colours-{split}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(n):
+                colour = ["red", "blue"][i % 2]
+                fh.write(json.dumps({"inputs": f"the {colour} {WORDS[i % 4]}", "targets": colour}) + "\n")
+    tasks = {
+        "tasks": [
+            {"name": "docs", "source": {"train": "docs.txt"}, "format": "documents"},
+            {
+                "name": "numbers",
+                "template": "translation",
+                "source": {"train": "numbers-train.jsonl", "validation": "numbers-validation.jsonl"},
+            },
+            {
+                "name": "colours",
+                "prefix": "colour: ",
+                "metrics": ["accuracy"],
+                "source": {"train": "colours-train.jsonl", "validation": "colours-validation.jsonl"},
+            },
+        ]
+    }
+    path = root / "tasks.yaml"
+    path.write_text(yaml.safe_dump(tasks), encoding="utf-8")
+    return path
+
+
+def train_tokenizer(root: Any, kind: str = "sentencepiece", vocab_size: int = 200) -> Any:
+    """A tokenizer of `kind` trained on every file write_text_data wrote; returns its directory."""
+    from t2t.cli.main import main
+
+    inputs = [str(root / "docs.txt"), str(root / "numbers-train.jsonl"), str(root / "colours-train.jsonl")]
+    out = root / f"tok-{kind}"
+    args = ["tokenizer", "train", "--input", *inputs, "--vocab-size", str(vocab_size), "--out", str(out)]
+    assert main([*args, "--kind", kind]) == 0
+    return out
+
+
+def text_config(root: Any, tokenizer: Any, **fields: Any) -> TrainConfig:
+    """A TrainConfig over write_text_data's tasks with a tiny model from a preset (t5-tiny by default)."""
+    base: dict[str, Any] = {
+        "run_dir": str(root / "run"),
+        "max_steps": 4,
+        "progress": False,
+        "tensorboard": False,
+        "log_every": 1,
+        "model": {"preset": "t5-tiny", "tokenizer": str(tokenizer), "overrides": {"dropout": 0.0}},
+        "data": {
+            "tasks_yaml": [str(root / "tasks.yaml")],
+            "task": "numbers",
+            "batch_size": 4,
+            "max_input_length": 24,
+            "max_target_length": 12,
+        },
+        "optim": {"name": "adamw", "lr": 1e-2},
+    }
+    return _merged(base, fields)
+
+
+def _merged(base: dict[str, Any], fields: dict[str, Any]) -> TrainConfig:
+    """`base` with `fields` laid over it (a section's keys merged one level deep)."""
     for key, value in fields.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}
