@@ -101,3 +101,74 @@ def test_fsdp_matches_one_process_and_saves_full_weights(tmp_path):
         torch.testing.assert_close(
             ours[key], ref[key], rtol=0, atol=1e-4
         )  # Adam at lr 1e-2 amplifies fp noise
+
+
+RECIPE_SCRIPT = """
+import json, os, sys, torch
+torch.set_num_threads(1)
+from t2t.train import TrainConfig, Trainer
+cfg = TrainConfig.load(sys.argv[1])
+trainer = Trainer(cfg)  # what `t2t train --config` runs: the stream from make_stream(rank=, world_size=)
+stream, rows = trainer.stream, []
+
+class Recording:  # this rank's rows of each batch, padding dropped
+    def __iter__(self):
+        for batch in stream:
+            ids, mask = batch["input_ids"].tolist(), batch["attention_mask"].tolist()
+            rows.append([[t for t, m in zip(r, k) if m] for r, k in zip(ids, mask)])
+            yield batch
+    state_dict, load_state_dict = stream.state_dict, stream.load_state_dict
+
+trainer.stream = Recording()
+trainer.fit()
+rank = int(os.environ.get("RANK", 0))
+with open(os.path.join(cfg.run_dir, f"rows-{rank}.json"), "w") as fh:
+    json.dump(rows, fh)
+"""
+
+
+@pytest.mark.slow
+def test_a_recipe_under_torchrun_shards_make_stream_like_one_process(tmp_path):
+    """A recipe under torchrun: make_stream gives each rank its own rows of each global batch (together
+    exactly the batch of one process), and losses and validation losses match one process within 1e-5."""
+    from test_train_support import text_config, train_tokenizer, write_text_data
+
+    write_text_data(tmp_path)
+    tok = train_tokenizer(tmp_path)
+    script = tmp_path / "recipe_script.py"
+    script.write_text(RECIPE_SCRIPT)
+    curves = {}
+    for name, nproc in (("single", 1), ("ddp", 2)):
+        cfg = text_config(
+            tmp_path,
+            tok,
+            run_dir=str(tmp_path / name),
+            max_steps=4,
+            grad_accum_steps=2,
+            data={"shuffle": True},
+            eval={"every": 2, "loss": True},
+        )
+        cfg.save(tmp_path / f"{name}.yaml")
+        launcher = [f"--nproc_per_node={nproc}", "--master_addr=127.0.0.1", f"--master_port={_free_port()}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *launcher,
+            str(script),
+            str(tmp_path / f"{name}.yaml"),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=_env())
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        records = read_metrics(tmp_path / name)
+        curves[name] = [r["loss"] for r in records if r["kind"] == "train"] + [
+            r["eval_loss"] for r in records if r["kind"] == "eval"
+        ]
+    single = json.loads((tmp_path / "single" / "rows-0.json").read_text())
+    shards = [json.loads((tmp_path / "ddp" / f"rows-{r}.json").read_text()) for r in (0, 1)]
+    assert len(single) == len(shards[0]) == len(shards[1]) == 8  # 4 steps x 2 micro-batches
+    for whole, first, second in zip(single, *shards):
+        assert len(first) == len(second) == 2 and first + second == whole
+    assert len(curves["single"]) == len(curves["ddp"]) == 6  # 4 training losses, 2 validation losses
+    assert max(abs(a - b) for a, b in zip(curves["single"], curves["ddp"])) < 1e-5, json.dumps(curves)
+    assert curves["single"][3] < curves["single"][0]
