@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import random
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 import t2t
 from t2t.data import Mixture, Task, classification_task, make_stream, register_mixture
 from t2t.data.objectives import span_corruption_lengths
-from t2t.errors import ConfigError
+from t2t.errors import ConfigError, DataError
 from tokenizer_helpers import write_corpus
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "data" / "builtin" / "quickstart"
@@ -100,6 +101,12 @@ def test_truncation_is_counted_and_reported(tokenizers, sentiment, caplog):
     assert stream.stats["examples"] == sentiment.num_examples()
     assert sum(len(b["input_ids"]) for b in batches) == sentiment.num_examples()
     assert stream.stats["truncated_inputs"] > 0 and stream.stats["truncated_targets"] > 0
+    stats = stream.stats
+    line = stats.summary()
+    assert "\n" not in line and f"{stats['examples']:,} examples -> {stats['rows']:,} rows" in line
+    assert (
+        f"truncated {stats['truncated_inputs']:,} inputs and {stats['truncated_targets']:,} targets" in line
+    )
     assert "max_input_length=6" in caplog.text
     assert all(b["input_ids"].shape[1] <= 6 and b["labels"].shape[1] <= 2 for b in batches)
     assert all((b["input_ids"][:, -1] == tok.eos_id).all() for b in batches if b["input_ids"].shape[1] == 6)
@@ -186,7 +193,7 @@ def test_mlm_nsp_encoder(tokenizers, documents):
     special = torch.tensor(tok.special_ids)
     original = torch.where(labels == -100, ids, labels)
     assert not torch.isin(original[labels != -100], special).any()  # never special tokens
-    assert set(batch["next_sentence_label"].tolist()) <= {0, 1}
+    assert set(batch["next_sentence_label"].tolist()) <= {0, 1}  # the 50/50 split: test_nsp_stream_...
     model = tiny_model("bert-tiny", tok)
     assert torch.isfinite(model(**batch).loss)
     with pytest.raises(ConfigError, match="nsp=False"):
@@ -195,6 +202,99 @@ def test_mlm_nsp_encoder(tokenizers, documents):
         make_stream(documents, tok, objective="mlm_nsp", arch="encoder", batch_size=2, nsp=False, pack=True)
     )
     assert "next_sentence_label" not in mlm and "segment_ids" in mlm
+
+
+WORD_DOCS, WORDS_A_DOC = 8, 30
+
+
+@pytest.fixture(scope="module")
+def word_bert(tmp_path_factory):
+    """A BERT vocabulary of whole words `d{doc}w{k}`: every token says which document it comes from."""
+    folder = tmp_path_factory.mktemp("word_bert")
+    words = [f"d{doc}w{k}" for doc in range(WORD_DOCS) for k in range(WORDS_A_DOC)]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    (folder / "vocab.txt").write_text("\n".join([*specials, *words]) + "\n", encoding="utf-8")
+    tok = t2t.Tokenizer.from_pretrained(folder)
+    assert tok.encode("d3w5 d0w0", add_special_tokens=False) == [5 + 3 * WORDS_A_DOC + 5, 5]
+    return tok
+
+
+def word_documents(sentences: list[int], seed: int = 0) -> list[str]:
+    """Document d: sentences[d] lines of 1-8 of its own words."""
+    rng = random.Random(seed)
+    docs = []
+    for d, count in enumerate(sentences):
+        own = [f"d{d}w{k}" for k in range(WORDS_A_DOC)]
+        docs.append("\n".join(" ".join(rng.choices(own, k=rng.randint(1, 8))) for _ in range(count)))
+    return docs
+
+
+def nsp_pairs(tok, batch) -> list[tuple[set[int], set[int], int]]:
+    """(documents of A's tokens, documents of B's tokens, label) for each row, masking undone."""
+    original = torch.where(batch["labels"] == -100, batch["input_ids"], batch["labels"])
+    out = []
+    for ids, types, mask, label in zip(
+        original, batch["token_type_ids"], batch["attention_mask"], batch["next_sentence_label"], strict=True
+    ):
+        ids, types = ids[mask.bool()].tolist(), types[mask.bool()].tolist()
+        start = types.index(1)
+        assert types == [0] * start + [1] * (len(ids) - start)  # [CLS] A [SEP] are type 0, B [SEP] type 1
+        assert ids[0] == tok.cls_id and ids[start - 1] == tok.sep_id and ids[-1] == tok.sep_id
+        assert tok.sep_id not in ids[1 : start - 1] + ids[start:-1]
+
+        def owners(part: list[int]) -> set[int]:
+            return {int(tok.id_to_token(i)[1:].split("w")[0]) for i in part}
+
+        out.append((owners(ids[1 : start - 1]), owners(ids[start:-1]), int(label)))
+    return out
+
+
+def test_nsp_stream_half_real_and_never_the_same_document(word_bert):
+    """A corpus of 8 documents (one a duplicate of another's text) repeated 200 times: 2,560 pairs. The
+    labels average 0.5 within 0.03 (3 standard errors); every real B is A's document, every random B
+    another one: never the same document from an earlier epoch, nor its duplicate."""
+    docs = word_documents([1, 2, 3, 5, 6, 1, 4, 2])
+    docs[7] = docs[2]  # the same text twice: not "another document"
+    task = Task("nsp_words", lambda split: [{"text": t} for t in docs])
+    stream = make_stream(
+        task, word_bert, objective="mlm_nsp", arch="encoder", batch_size=64, max_input_length=24
+    )
+    pairs = [p for batch in itertools.islice(stream, 40) for p in nsp_pairs(word_bert, batch)]
+    assert len(pairs) == 2560 and stream.stats["pairs"] >= 2560
+    for a, b, label in pairs:
+        assert len(a) == 1 and len(b) == 1  # A and B are each one document's text
+        if label == 0:
+            assert b == a
+        else:
+            assert b != a and not (a | b) >= {2, 7}  # 7 is a copy of 2 and wrote 2's words
+    mean = sum(label for *_, label in pairs) / len(pairs)
+    assert abs(mean - 0.5) < 0.03, mean
+
+
+def test_nsp_first_document_gets_random_pairs_too(word_bert):
+    """The first document has no earlier one to draw from: it waits for the second. Over 60 seeds its
+    pairs are half random (within 0.15: 3 standard errors for its ~100 pairs)."""
+    task = Task("nsp_first", lambda split: [{"text": t} for t in word_documents([1, 3, 2, 2])])
+    labels = []
+    for seed in range(60):
+        stream = make_stream(
+            task, word_bert, objective="mlm_nsp", arch="encoder", batch_size=4, max_input_length=24, seed=seed
+        )
+        labels += [label for a, b, label in nsp_pairs(word_bert, next(stream)) if a == {0}]
+    assert len(labels) >= 60  # every seed gives the first document at least one pair
+    assert abs(sum(labels) / len(labels) - 0.5) < 0.15, sum(labels) / len(labels)
+
+
+def test_nsp_needs_two_different_documents(word_bert, monkeypatch):
+    from t2t.data import features
+
+    same = Task("nsp_same", lambda split: [{"text": "d1w1 d1w2\nd1w3"}] * 3)
+    options = dict(objective="mlm_nsp", arch="encoder", batch_size=2, max_input_length=24)
+    with pytest.raises(DataError, match="at least two different documents, but all 3 documents"):
+        next(make_stream(same, word_bert, repeat=False, **options))
+    monkeypatch.setattr(features, "_MAX_WAITING", 50)
+    with pytest.raises(DataError, match="the first 51 documents are all the same text"):
+        next(make_stream(same, word_bert, **options))
 
 
 @pytest.mark.parametrize(
@@ -305,3 +405,20 @@ def test_skipped_records_reach_the_stream_stats(tokenizers, tmp_path):
     next(stream)
     next(stream)
     assert stream.stats["skipped_records"] == 2 and stream.stats["examples"] == 2
+    assert stream.stats.summary().startswith(
+        "data: 2 examples -> 2 rows in 2 batches; truncated 0 inputs and 0 targets; 2 bad records skipped; "
+        "padding 0.0% of "
+    )
+
+
+def test_examples_too_short_for_the_objective_end_the_stream_clearly(word_bert, monkeypatch):
+    from t2t.data import stream as stream_module
+
+    monkeypatch.setattr(stream_module, "_MAX_BARREN", 20)
+    one_token = Task("one_token", lambda split: [{"text": f"d{i % 8}w1"} for i in range(100)])
+    options = dict(objective="mlm_nsp", arch="encoder", batch_size=2, max_input_length=24)
+    with pytest.raises(
+        DataError,
+        match=r"20 examples in a row \(examples 0 to 19, counting from 0\) made nothing to train on",
+    ):
+        next(make_stream(one_token, word_bert, **options))

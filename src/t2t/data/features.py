@@ -1,13 +1,15 @@
 """Example (text) -> pieces (token ids) for each objective and architecture.
 
 Every example gets its own generator seeded from (seed, example index), so the pieces of example n are
-the same whatever came before it: a stream resumes, and every DDP rank builds the same global batch.
+the same whatever came before it (next-sentence negatives also depend on the documents kept to draw
+them from, which go into the state): a stream resumes, and every DDP rank builds the same global batch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections import Counter, deque
+from collections import Counter, OrderedDict
 from typing import Any
 
 import torch
@@ -29,7 +31,8 @@ OPTIONS = {
     "mlm_nsp": {"mlm_probability": 0.15, "nsp": True},
 }
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_POOL = 32  # documents kept to draw next-sentence negatives from
+_POOL = 32  # different documents kept to draw next-sentence negatives from
+_MAX_WAITING = 10_000  # documents held back while no other document has been seen
 _MASK64 = (1 << 64) - 1
 
 
@@ -83,7 +86,8 @@ class Featurizer:
         self.objective, self.arch, self.seed = objective, arch, seed
         self.max_in, self.max_tgt = max_input_length, max_target_length
         self.stats: Counter[str] = Counter()
-        self.pool: deque[list[list[int]]] = deque(maxlen=_POOL)
+        self.pool: OrderedDict[str, list[list[int]]] = OrderedDict()  # document key -> its sentences
+        self.waiting: list[int] = []  # indices of documents waiting for another document (NSP)
         self.eos = tokenizer.eos_id
         self.pad = tokenizer.pad_id if tokenizer.pad_id is not None else (self.eos or 0)
         self.decoder_start_id = self.options["decoder_start_id"]
@@ -124,11 +128,27 @@ class Featurizer:
         return self.max_in, 0
 
     def state_dict(self) -> dict:
-        return {"pool": [list(doc) for doc in self.pool], "stats": dict(self.stats)}
+        return {
+            "pool": [[key, doc] for key, doc in self.pool.items()],
+            "waiting": list(self.waiting),
+            "stats": dict(self.stats),
+        }
 
     def load_state_dict(self, state: dict) -> None:
-        self.pool = deque(state["pool"], maxlen=_POOL)
+        if "waiting" in state:
+            self.pool = OrderedDict((key, doc) for key, doc in state["pool"])
+        else:  # a version-1 state: a plain list of the last documents
+            self.pool = OrderedDict((_document_key(doc), doc) for doc in state["pool"][-_POOL:])
+        self.waiting = list(state.get("waiting", []))
         self.stats = Counter(state["stats"])
+
+    def finish(self) -> None:
+        """The source has ended: no document may still wait for a negative (it does when all were one)."""
+        if self.waiting:
+            raise DataError(
+                f"next-sentence prediction needs at least two different documents, but all {len(self.waiting)} "
+                "documents of the source are the same text; add documents or pass nsp=False"
+            )
 
     def __call__(self, example: dict, index: int) -> list[Piece]:
         self.stats["examples"] += 1
@@ -136,7 +156,7 @@ class Featurizer:
         if self.objective == "text2text":
             return [self._text2text(example)]
         if self.objective == "mlm_nsp":
-            return self._mlm_nsp(pretraining_text(example), generator)
+            return self._mlm_nsp(pretraining_text(example), index, generator)
         body = self.tok.encode(pretraining_text(example), add_special_tokens=False)
         if self.objective == "causal_lm":
             chunks = obj.causal_lm_chunks(body, self.max_in, eos_id=self.eos)
@@ -215,32 +235,54 @@ class Featurizer:
         encoded = self.tok.encode_batch(lines, add_special_tokens=False) if lines else []
         return [ids for ids in encoded if ids]
 
-    def _mlm_nsp(self, text: str, generator: torch.Generator) -> list[Piece]:
+    def _mlm_nsp(self, text: str, index: int, generator: torch.Generator) -> list[Piece]:
         sentences = self._sentences(text)
-        cls, sep = self.tok.cls_id, self.tok.sep_id
+        if not sentences:
+            return []
         if not self.options["nsp"]:
+            cls, sep = self.tok.cls_id, self.tok.sep_id
             body = [t for s in sentences for t in s]
             size = self.max_in - 2
             chunks = [body[i : i + size] for i in range(0, len(body), size)]
             self.stats["chunks"] += len(chunks)
             return [self._masked([cls, *c, sep], [0] * (len(c) + 2), -1, generator) for c in chunks]
-        pool = list(self.pool)
+        key = _document_key(sentences)
+        self.pool[key] = sentences  # the most recent documents, each once, for the negatives of others
+        self.pool.move_to_end(key)
+        if len(self.pool) > _POOL:
+            self.pool.popitem(last=False)
+        if len(self.pool) == 1:  # no other document yet: hold this one back until one comes
+            self.waiting.append(index)
+            if len(self.waiting) > _MAX_WAITING:
+                raise DataError(
+                    f"next-sentence prediction needs at least two different documents, but the first "
+                    f"{len(self.waiting)} documents are all the same text; add documents or pass nsp=False"
+                )
+            return []
+        waiting, self.waiting = self.waiting, []
+        held = next(iter(self.pool))  # the waiting documents are all the first (oldest) document's text
+        pieces = [p for i in waiting for p in self._nsp_pieces(self.pool[held], held, i)]
+        return pieces + self._nsp_pieces(sentences, key, index)
+
+    def _nsp_pieces(self, sentences: list[list[int]], key: str, index: int) -> list[Piece]:
+        """Document `index`'s pairs; the negatives' B from one of the kept documents of another text."""
+        generator = example_generator(self.seed, index)
+        others = [doc for k, doc in self.pool.items() if k != key]
 
         def random_sentences() -> list[list[int]]:
-            doc = pool[int(torch.randint(len(pool), (1,), generator=generator))]
+            doc = others[int(torch.randint(len(others), (1,), generator=generator))]
             start = int(torch.randint(len(doc), (1,), generator=generator))
             return doc[start:]
 
         pairs = obj.next_sentence_pairs(
-            sentences, random_sentences if pool else None, max_tokens=self.max_in - 3, generator=generator
+            sentences, random_sentences, max_tokens=self.max_in - 3, generator=generator
         )
-        self.pool.append(sentences)
         self.stats["pairs"] += len(pairs)
-        pieces: list[Piece] = []
-        for a, b, label in pairs:
-            ids = [cls, *a, sep, *b, sep]
-            pieces.append(self._masked(ids, [0] * (len(a) + 2) + [1] * (len(b) + 1), label, generator))
-        return pieces
+        cls, sep = self.tok.cls_id, self.tok.sep_id
+        return [
+            self._masked([cls, *a, sep, *b, sep], [0] * (len(a) + 2) + [1] * (len(b) + 1), label, generator)
+            for a, b, label in pairs
+        ]
 
     def _masked(self, ids: list[int], types: list[int], label: int, generator: torch.Generator) -> Masked:
         inputs, labels = obj.mask_tokens(
@@ -252,6 +294,15 @@ class Featurizer:
             mlm_probability=self.options["mlm_probability"],
         )
         return Masked(inputs.tolist(), types, labels.tolist(), label)
+
+
+def _document_key(sentences: list[list[int]]) -> str:
+    """A document's identity for next-sentence negatives: its tokens, so that a repeat of the same text
+    (the next epoch of a small corpus, or a duplicate) never counts as another document."""
+    digest = hashlib.blake2b(digest_size=16)
+    for ids in sentences:
+        digest.update(repr(ids).encode())
+    return digest.hexdigest()
 
 
 def as_causal(piece: Seq2Seq) -> Causal:

@@ -188,14 +188,20 @@ def mask_tokens(
 
 def next_sentence_pairs(
     sentences: Sequence[Sequence[int]],
-    random_sentences: Callable[[], Sequence[Sequence[int]]] | None,
+    random_sentences: Callable[[], Sequence[Sequence[int]]],
     *,
     max_tokens: int,
     generator: torch.Generator | None = None,
 ) -> list[tuple[list[int], list[int], int]]:
     """BERT's pairs from one document's sentences: (A, B, label), label 0 when B is the text that
-    follows A and 1 when B comes from another document (drawn by `random_sentences`, 50% of the pairs).
-    A and B together hold at most max_tokens (the longer one is cut at its end)."""
+    follows A and 1 when B comes from another document (`random_sentences()`: the caller guarantees
+    it is another document's). A and B together hold at most max_tokens (the longer one cut at its end).
+
+    A is a run of sentences filling about max_tokens cut at a random sentence boundary; then a fair coin
+    picks the label, and the pair is built for it. Every pair can be either kind, so the labels are 50/50
+    whatever the document looks like: a last sentence with no sentence after it is split at a random
+    token into A and its real continuation (BERT instead always makes it a random pair, which biases the
+    labels towards 1); only a last sentence of one token makes no pair."""
     pairs: list[tuple[list[int], list[int], int]] = []
     i = 0
     while i < len(sentences):
@@ -205,22 +211,26 @@ def next_sentence_pairs(
             chunk.append(sentences[i])
             size += len(sentences[i])
             i += 1
-        cut = int(torch.randint(1, len(chunk), (1,), generator=generator)) if len(chunk) > 1 else 1
-        a = [t for s in chunk[:cut] for t in s]
-        use_random = random_sentences is not None and float(torch.rand(1, generator=generator)) < 0.5
+        last_alone = len(chunk) == 1 and i == len(sentences)
+        if last_alone and len(chunk[0]) < 2:
+            break
+        if len(chunk) > 1:
+            cut = int(torch.randint(1, len(chunk), (1,), generator=generator))
+            a, rest = [t for s in chunk[:cut] for t in s], [t for s in chunk[cut:] for t in s]
+        elif last_alone:
+            cut = int(torch.randint(1, len(chunk[0]), (1,), generator=generator))
+            a, rest = list(chunk[0][:cut]), list(chunk[0][cut:])
+        else:  # one long sentence: B is the next one
+            cut, a, rest = 1, list(chunk[0]), list(sentences[i])
+        use_random = float(torch.rand(1, generator=generator)) < 0.5
         if use_random:
-            other = random_sentences()  # type: ignore[misc]
-            b = [t for s in other for t in s][: max(1, max_tokens - len(a))]
-            i -= len(chunk) - cut  # the unused sentences start the next pair, as BERT does
-        elif len(chunk) > 1:
-            b = [t for s in chunk[cut:] for t in s]
-        elif i < len(sentences):
-            b = list(sentences[i])  # one long sentence: the next one is B
-            i += 1
+            b = [t for s in random_sentences() for t in s][: max(1, max_tokens - len(a))]
+            if len(chunk) > 1:
+                i -= len(chunk) - cut  # the unused sentences start the next pair, as BERT does
         else:
-            continue  # the document's last sentence alone: no real next one (dropped to keep 50/50)
-        if not a or not b:
-            continue
+            b = rest
+            if len(chunk) == 1 and not last_alone:
+                i += 1
         pairs.append((*truncate_pair(a, b, max_tokens), int(use_random)))
     return pairs
 

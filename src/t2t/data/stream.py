@@ -21,10 +21,28 @@ from t2t.data.features import Featurizer
 from t2t.data.mixtures import Mixture, cycle_examples
 from t2t.data.registry import resolve
 from t2t.data.tasks import Task
-from t2t.errors import ConfigError
+from t2t.errors import ConfigError, DataError
 
 log = logging.getLogger("t2t.data")
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: next-sentence documents kept by text, and those waiting for another one; 1 loads too
+_MAX_BARREN = 100_000  # examples in a row without a piece before the stream gives up
+
+
+class StreamStats(dict):
+    """`stream.stats`: the counters as a dict, and `summary()`, one line to log at the end of training."""
+
+    def summary(self) -> str:
+        """e.g. `data: 1,674 examples, 2,560 pairs -> 2,560 rows in 40 batches; truncated 0 inputs and 0
+        targets; 0 bad records skipped; padding 35.6% of 61,440 token positions`."""
+        n = self.get
+        made = "".join(f", {n(key):,} {key}" for key in ("chunks", "pairs") if n(key))
+        positions = n("tokens", 0) + n("padding", 0)
+        padding = f"{n('padding', 0) / positions:.1%}" if positions else "0%"
+        return (
+            f"data: {n('examples', 0):,} examples{made} -> {n('rows', 0):,} rows in {n('batches', 0):,} batches; "
+            f"truncated {n('truncated_inputs', 0):,} inputs and {n('truncated_targets', 0):,} targets; "
+            f"{n('skipped_records', 0):,} bad records skipped; padding {padding} of {positions:,} token positions"
+        )
 
 
 class BatchStream:
@@ -66,20 +84,25 @@ class BatchStream:
         self._examples: Iterator[dict] | None = None
         self._exhausted = False
         self._warned: set[str] = set()
+        self._barren = 0  # examples in a row that gave no piece
 
     @property
-    def stats(self) -> dict[str, int]:
-        """examples, chunks / pairs, truncated_inputs, truncated_targets, rows, batches, tokens, padding,
-        skipped_records (bad records skipped with skip_bad_records, in each task's latest pass)."""
+    def stats(self) -> StreamStats:
+        """examples, chunks / pairs, truncated_inputs, truncated_targets, rows (of the global batches),
+        batches, tokens and padding (of this rank's rows), skipped_records (bad records skipped with
+        skip_bad_records, in each task's latest pass); `stream.stats.summary()` says it in one line."""
         skipped = sum(t.skipped.get(self._split, 0) for t in self._tasks)
-        return {
-            "skipped_records": skipped,
-            "examples": 0,
-            "truncated_inputs": 0,
-            "truncated_targets": 0,
-            **self.featurizer.stats,
-            "batches": self.batches,
-        }
+        return StreamStats(
+            {
+                "skipped_records": skipped,
+                "examples": 0,
+                "truncated_inputs": 0,
+                "truncated_targets": 0,
+                "rows": 0,
+                **self.featurizer.stats,
+                "batches": self.batches,
+            }
+        )
 
     def __iter__(self) -> BatchStream:
         return self
@@ -95,9 +118,19 @@ class BatchStream:
                 example = next(self._examples)
             except StopIteration:
                 self._exhausted = True
+                self.featurizer.finish()
                 return False
-            self.pending.extend(self.featurizer(example, self.consumed))
+            pieces = self.featurizer(example, self.consumed)
+            self.pending.extend(pieces)
             self.consumed += 1
+            self._barren = 0 if pieces else self._barren + 1
+            if self._barren >= _MAX_BARREN:
+                first = self.consumed - self._barren
+                raise DataError(
+                    f"{self._barren} examples in a row (examples {first} to {self.consumed - 1}, counting from 0) "
+                    f"made nothing to train on with objective={self.featurizer.objective!r}: they are too short "
+                    "(one token?); check the data"
+                )
         return True
 
     def _row(self) -> Row | None:
@@ -175,7 +208,7 @@ class BatchStream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         from t2t.data import batching
 
-        if state.get("version") != _STATE_VERSION:
+        if state.get("version") not in (1, _STATE_VERSION):
             raise ConfigError(
                 f"stream state version {state.get('version')!r} is not {_STATE_VERSION}; it comes from another t2t"
             )
