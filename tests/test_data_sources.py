@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from t2t.data import read_records
+from t2t.data import Task, read_records
 from t2t.errors import DataError
 
 
@@ -44,7 +47,107 @@ def test_parquet_and_hf_datasets(tmp_path):
     assert [r["inputs"] for r in read_records(tmp_path / "d.parquet")] == ["p", "q", "r"]
     datasets = pytest.importorskip("datasets")
     datasets.Dataset.from_dict({"text": ["u", "v"]}).save_to_disk(str(tmp_path / "ds"))
-    assert [r["text"] for r in read_records(tmp_path / "ds")] == ["u", "v"]
+    records = read_records(tmp_path / "ds")
+    assert [r["text"] for r in records] == ["u", "v"] and records.where.endswith("ds:2")
+    (arrow,) = (tmp_path / "ds").glob("*.arrow")  # one file of a saved dataset, memory-mapped
+    assert [r["text"] for r in read_records(arrow)] == ["u", "v"]
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["w"]})})
+    splits.save_to_disk(str(tmp_path / "dd"))
+    with pytest.raises(DataError, match=r"dd: holds splits train; pass the split's folder"):
+        list(read_records(tmp_path / "dd"))
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """datasets.load_dataset replaced: no network; records each call and streams one row naming it."""
+    datasets = pytest.importorskip("datasets")
+    calls = []
+
+    def load_dataset(name, config=None, *, split=None, streaming=False):
+        calls.append((name, config, split, streaming))
+        return iter([{"text": f"{name}|{config}|{split}"}])
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "config", "split"),
+    [
+        ("hf:squad", "squad", None, "train"),
+        ("hf:rajpurkar/squad:validation", "rajpurkar/squad", None, "validation"),
+        ("hf:nyu-mll/glue/sst2:test", "nyu-mll/glue", "sst2", "test"),
+        ("hf:allenai/c4/en", "allenai/c4", "en", "train"),
+    ],
+)
+def test_hub_name_config_and_split(fake_hub, source, name, config, split):
+    records = read_records(source)
+    assert [r["text"] for r in records] == [f"{name}|{config}|{split}"]
+    assert fake_hub == [
+        (name, config, split, True)
+    ]  # load_dataset(NAME, CONFIG, split=SPLIT, streaming=True)
+    assert records.where == f"{source}:1"
+    examples = list(Task("hub", source).examples())  # and through a Task, as a YAML `source:` gives it
+    assert examples == [
+        {"text": f"{name}|{config}|{split}", "inputs": f"{name}|{config}|{split}", "targets": ""}
+    ]
+
+
+@pytest.mark.parametrize("source", ["hf:", "hf:a/b/c/d", "hf:a//b", "hf:a/b:train:x"])
+def test_hub_name_that_cannot_be_read(fake_hub, source):
+    with pytest.raises(
+        DataError, match=r"not a hub dataset name; write hf:NAME, hf:ORG/NAME, hf:ORG/NAME/CONFIG"
+    ):
+        read_records(source)
+    assert fake_hub == []
+
+
+def test_hub_failures_are_one_line(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+
+    def offline(name, config=None, **options):
+        raise ConnectionError(f"Couldn't reach '{name}' on the Hub (OfflineModeIsEnabled)\nTraceback ...")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(DataError) as info:
+        next(read_records("hf:org/data/cfg:validation"))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "hf:org/data/cfg:validation: cannot load it from the Hugging Face hub (Couldn't reach 'org/data' on "
+        "the Hub (OfflineModeIsEnabled)); check the name, config and split"
+    )
+    assert "save_to_disk" in message
+
+    def broken_stream():
+        yield {"text": "first"}
+        raise ConnectionError("connection reset\nmore")
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: broken_stream())
+    records = read_records("hf:org/data")
+    assert next(records) == {"text": "first"}
+    with pytest.raises(
+        DataError,
+        match=r"^hf:org/data:2: reading from the Hugging Face hub failed \(connection reset\); check",
+    ):
+        next(records)
+
+
+@pytest.mark.slow
+def test_hub_offline_for_real_is_one_line(tmp_path):
+    """datasets itself, offline (HF_HUB_OFFLINE=1 so it fails at once): a DataError of one line."""
+    pytest.importorskip("datasets")
+    code = (
+        "from t2t.data import read_records\n"
+        "from t2t.errors import DataError\n"
+        "try:\n    next(read_records('hf:someone/nothing/cfg:train'))\n"
+        "except DataError as err:\n    print(err)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1, out.stdout + out.stderr
+    assert lines[0].startswith("hf:someone/nothing/cfg:train: cannot load it from the Hugging Face hub (")
 
 
 def test_errors_name_file_and_line(tmp_path):
@@ -59,8 +162,8 @@ def test_errors_name_file_and_line(tmp_path):
     missing = write(tmp_path / "m.jsonl", '{"inputs": "a"}\n{"targets": "b"}\n')
     with pytest.raises(DataError, match=r'm\.jsonl:2: no "inputs" field'):
         list(read_records(missing, fields=["inputs"]))
-    typed = write(tmp_path / "t.jsonl", '{"inputs": 3}\n')
-    with pytest.raises(DataError, match=r'"inputs" should be text, got int'):
+    typed = write(tmp_path / "t.jsonl", '{"inputs": "ok"}\n{"inputs": 3}\n')
+    with pytest.raises(DataError, match=r't\.jsonl:2: "inputs" should be text, got int 3$'):
         list(read_records(typed, fields=["inputs"]))
     empty = write(tmp_path / "e.jsonl", '{"inputs": "x"}\n{"inputs": "  "}\n')
     with pytest.raises(DataError, match=r'e\.jsonl:2: "inputs" is empty'):

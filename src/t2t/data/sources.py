@@ -59,6 +59,7 @@ class Records(Iterator[dict]):
         self.name = str(path)
         self.path = Path(path)
         self.hub = self.name.startswith("hf:")
+        self.hub_dataset = hub_spec(self.name) if self.hub else None  # (name, config, split)
         if not self.hub and not self.path.exists():
             raise DataError(f"{self.name}: no such file or directory; check the path")
         self.format = format or ("hf" if self.hub else infer_format(self.path))
@@ -208,7 +209,7 @@ class Records(Iterator[dict]):
                 yield row
 
     def _hf(self) -> Iterator[Any]:
-        """A `save_to_disk` directory or `.arrow` file (memory-mapped), or `hf:NAME[:SPLIT]` streamed."""
+        """A `save_to_disk` directory or `.arrow` file (memory-mapped), or `hf:NAME[/CONFIG][:SPLIT]`."""
         try:
             import datasets
         except ImportError:
@@ -216,21 +217,70 @@ class Records(Iterator[dict]):
                 f"{self.name}: reading Hugging Face datasets needs `pip install datasets`"
             ) from None
         if self.hub:
-            name, _, split = self.name[3:].partition(":")
-            rows: Iterable[Any] = datasets.load_dataset(name, split=split or "train", streaming=True)
-        elif self.path.is_dir():
+            yield from self._hub(datasets)
+            return
+        if self.path.is_dir():
             loaded = datasets.load_from_disk(str(self.path))
             if isinstance(loaded, datasets.DatasetDict):
                 raise DataError(
                     f"{self.name}: holds splits {', '.join(loaded)}; pass the split's folder "
                     f"(e.g. {self.path / next(iter(loaded))})"
                 )
-            rows = loaded
+            rows: Iterable[Any] = loaded
         else:
             rows = datasets.Dataset.from_file(str(self.path))
         for row in rows:
             self.line += 1
             yield row
+
+    def _hub(self, datasets: Any) -> Iterator[Any]:
+        """The hub's dataset streamed; whatever goes wrong there (offline, a wrong name, config or split)
+        is one line that names the dataset and what to do."""
+        name, config, split = self.hub_dataset  # type: ignore[misc]
+        fix = (
+            "check the name, config and split (hf:NAME[/CONFIG][:SPLIT]; a config follows ORG/NAME) and "
+            "the network; offline, save the split with datasets' save_to_disk where it is online and pass "
+            "that folder"
+        )
+        try:  # datasets raises many kinds here: ConnectionError, FileNotFoundError, ValueError, ...
+            rows = iter(datasets.load_dataset(name, config, split=split, streaming=True))
+        except Exception as err:
+            raise DataError(
+                f"{self.name}: cannot load it from the Hugging Face hub ({_one_line(err)}); {fix}"
+            ) from None
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception as err:
+                self.line += 1  # the record it failed to read
+                raise DataError(
+                    f"{self.where}: reading from the Hugging Face hub failed ({_one_line(err)}); {fix}"
+                ) from None
+            self.line += 1
+            yield row
+
+
+def hub_spec(source: str) -> tuple[str, str | None, str]:
+    """`hf:NAME[/CONFIG][:SPLIT]` -> (name, config, split) for `datasets.load_dataset(name, config,
+    split=split)`. NAME is the hub id, `dataset` or `org/dataset`; a part after it is the config:
+    `hf:nyu-mll/glue/sst2:validation`, `hf:allenai/c4/en`. The split is `train` unless given."""
+    body, _, split = source.removeprefix("hf:").partition(":")
+    parts = body.split("/")
+    if len(parts) > 3 or not all(parts) or ":" in split:
+        raise DataError(
+            f"{source}: not a hub dataset name; write hf:NAME, hf:ORG/NAME, hf:ORG/NAME/CONFIG, each "
+            "optionally followed by :SPLIT"
+        )
+    if len(parts) == 3:
+        return "/".join(parts[:2]), parts[2], split or "train"
+    return body, None, split or "train"
+
+
+def _one_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
 
 
 def read_records(
@@ -242,6 +292,7 @@ def read_records(
 ) -> Records:
     """Stream the records of one file. format: jsonl, csv, tsv (first row names the columns), text (one
     example a line, as {"text": line}), documents (blank-line separated, as {"text": lines joined by
-    newlines}), parquet, hf (a `datasets.save_to_disk` folder, an .arrow file or `hf:NAME[:SPLIT]`);
+    newlines}), parquet, hf (a `datasets.save_to_disk` folder, an .arrow file or, from the hub,
+    `hf:NAME[/CONFIG][:SPLIT]`: see `hub_spec`);
     inferred from the suffix when None. `fields` must be present, text and non-empty in every record."""
     return Records(path, format=format, skip_bad_records=skip_bad_records, fields=fields)
