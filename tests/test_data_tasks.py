@@ -61,7 +61,7 @@ def test_task_errors_name_the_record(tmp_path):
     with pytest.raises(DataError, match=r'd\.jsonl:2: no "targets" field'):
         list(Task("t", path).examples())
     skipping = Task("t", path, skip_bad_records=True)
-    assert len(list(skipping.examples())) == 1
+    assert list(skipping.examples()) == [{"inputs": "a", "targets": "b"}]
     assert skipping.skipped["train"] == 2
     with pytest.raises(DataError, match=r"d\.jsonl:1: task 't' needs field 'sentence'"):
         list(Task("t", path, preprocess=lambda r: {"inputs": r["sentence"], "targets": "x"}).examples())
@@ -147,6 +147,65 @@ def test_yaml_declarations(tmp_path):
         load_tasks_yaml(tmp_path / "bad.yaml")
 
 
+def test_named_postprocessors():
+    from t2t.data.postprocess import POSTPROCESSORS, named_postprocess
+
+    text = "  Positive.  It is\nnice  "
+    expected = {
+        "strip": "Positive.  It is\nnice",
+        "lower": "positive.  it is\nnice",
+        "first_word": "Positive.",
+        "first_line": "Positive.  It is",
+        "strip_punctuation": "Positive.  It is\nnice",
+        "none": text,
+    }
+    assert {name: f(text) for name, f in POSTPROCESSORS.items()} == expected
+    assert POSTPROCESSORS["strip_punctuation"](" «yes»?! ") == "«yes»"  # only ASCII punctuation goes
+    assert POSTPROCESSORS["first_word"]("   ") == ""
+    chain = named_postprocess(["first_word", "strip_punctuation", "lower"])
+    assert chain("  Positive. It is nice") == "positive"
+    assert Task("named", lambda split: [], postprocess="lower").postprocess(" A B ") == "a b"
+    with pytest.raises(
+        ConfigError, match=r"task 'bad': unknown postprocess 'lowr' \(did you mean 'lower'\?\)"
+    ):
+        Task("bad", lambda split: [], postprocess=["strip", "lowr"])
+    with pytest.raises(ConfigError, match=r"postprocess should be a name or a list of names"):
+        named_postprocess([])
+
+
+def test_yaml_postprocess(tmp_path):
+    numbered(tmp_path, "pp", 2)
+    (tmp_path / "pp.yaml").write_text(
+        "tasks:\n"
+        "  - {name: pp_plain, source: pp.jsonl, postprocess: lower}\n"
+        "  - {name: pp_chain, source: pp.jsonl, postprocess: [first_line, strip_punctuation, lower]}\n"
+        "  - {name: pp_template, source: pp.jsonl, template: classification, postprocess: first_word}\n"
+        "  - {name: pp_default, source: pp.jsonl}\n",
+        encoding="utf-8",
+    )
+    load_tasks_yaml(tmp_path / "pp.yaml", overwrite=True)
+    answer = " Positive!\nand more "
+    got = {
+        name: get_task(name).postprocess(answer)
+        for name in ("pp_plain", "pp_chain", "pp_template", "pp_default")
+    }
+    assert got == {
+        "pp_plain": "positive!\nand more",
+        "pp_chain": "positive",
+        "pp_template": "Positive!",
+        "pp_default": "Positive!\nand more",
+    }
+    (tmp_path / "bad_pp.yaml").write_text(
+        "tasks:\n  - {name: pp_bad, source: pp.jsonl, postprocess: [strip, frist_word]}\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"bad_pp\.yaml: tasks\[0\] \(task 'pp_bad'\): unknown postprocess 'frist_word' "
+        r"\(did you mean 'first_word'\?\); known: strip, lower",
+    ):
+        load_tasks_yaml(tmp_path / "bad_pp.yaml")
+
+
 def test_mixing_rates_as_in_t5():
     sizes = {"a": 100, "b": 1000, "c": 10000}
     assert mixing_rates(sizes, rate="equal") == pytest.approx({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3})
@@ -159,15 +218,39 @@ def test_mixing_rates_as_in_t5():
     assert mixing_rates(sizes, rate="temperature", temperature=1.0) == pytest.approx(mixing_rates(sizes))
 
 
-def test_mixture_samples_match_rates_and_are_deterministic(tmp_path):
+def _weights(sizes: tuple[int, ...], power: float) -> list[float]:
+    total = sum(n**power for n in sizes)
+    return [n**power / total for n in sizes]
+
+
+@pytest.mark.parametrize(
+    ("rate", "options", "expected"),
+    [
+        ("proportional", {"cap": 200}, [20 / 280, 60 / 280, 200 / 280]),
+        ("proportional", {}, [20 / 580, 60 / 580, 500 / 580]),
+        ("equal", {}, [1 / 3, 1 / 3, 1 / 3]),
+        ("temperature", {"cap": 200, "temperature": 2.0}, _weights((20, 60, 200), 1 / 2)),
+        ("temperature", {"temperature": 3.0}, _weights((20, 60, 500), 1 / 3)),
+    ],
+)
+def test_sampled_proportions_match_the_rates(tmp_path, rate, options, expected):
+    """20,000 draws: each task's share within 4 standard errors of its rate (0.005 to 0.014); any two of
+    these settings differ by more than that for some task, so a sampler that ignored one would fail."""
+    sizes = (("m1", 20), ("m2", 60), ("m3", 500))
+    tasks = [Task(n, numbered(tmp_path, n, size)) for n, size in sizes]
+    mixture = Mixture("mix", tasks, rate=rate, **options)
+    assert list(mixture.rates.values()) == pytest.approx(expected)
+    draws = 20000
+    counts = collections.Counter(e["task"] for e in itertools.islice(mixture.examples(seed=3), draws))
+    for (name, _), rate_m in zip(sizes, expected, strict=True):
+        tolerance = 4 * (rate_m * (1 - rate_m) / draws) ** 0.5
+        assert abs(counts[name] / draws - rate_m) < tolerance, (name, counts[name] / draws, rate_m)
+
+
+def test_mixture_is_deterministic_and_resumes(tmp_path):
     tasks = [Task(n, numbered(tmp_path, n, size)) for n, size in (("m1", 20), ("m2", 60), ("m3", 500))]
     mixture = Mixture("mix", tasks, rate="proportional", cap=200)
-    assert mixture.rates == pytest.approx({"m1": 20 / 280, "m2": 60 / 280, "m3": 200 / 280})
-    draws = 20000
-    sample = list(itertools.islice(mixture.examples(seed=3), draws))
-    counts = collections.Counter(e["task"] for e in sample)
-    for name, rate in mixture.rates.items():
-        assert abs(counts[name] / draws - rate) < 0.01, (name, counts[name] / draws, rate)
+    sample = list(itertools.islice(mixture.examples(seed=3), 10000))
     # every task repeats in file order (m1 has 20 examples: it comes round many times)
     m1 = [e["targets"] for e in sample if e["task"] == "m1"]
     assert m1[:25] == [str(i % 20) for i in range(25)]
@@ -200,3 +283,32 @@ def test_shuffled_epochs_are_permutations_and_resume(tmp_path):
     mixture = Mixture("shm", [task, Task("sh2", numbered(tmp_path, "sh2", 7))])
     first = list(itertools.islice(mixture.examples(seed=2, shuffle=True), 40))
     assert list(itertools.islice(mixture.examples(seed=2, start=13, shuffle=True), 20)) == first[13:33]
+
+
+def test_yaml_hub_sources_with_config(tmp_path, monkeypatch):
+    """The docs/data.md example: a template task on a hub dataset's config, a split per hub split."""
+    datasets = pytest.importorskip("datasets")
+    calls = []
+
+    def load_dataset(name, config=None, *, split=None, streaming=False):
+        calls.append((name, config, split, streaming))
+        return iter([{"sentence": f"{split} text", "label": 1, "idx": 0}])
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    (tmp_path / "hub.yaml").write_text(
+        "tasks:\n"
+        "  - name: hub_sst2\n"
+        "    template: classification\n"
+        '    source: {train: "hf:nyu-mll/glue/sst2:train", validation: "hf:nyu-mll/glue/sst2:validation"}\n'
+        "    text_field: sentence\n"
+        "    label_field: label\n"
+        "    label_names: [negative, positive]\n"
+        "    postprocess: strip_punctuation\n",
+        encoding="utf-8",
+    )
+    (task,) = load_tasks_yaml(tmp_path / "hub.yaml", overwrite=True)
+    assert list(task.examples("validation")) == [
+        {"inputs": "classify sentiment: validation text", "targets": "positive", "idx": 0}
+    ]
+    assert calls == [("nyu-mll/glue", "sst2", "validation", True)]
+    assert task.postprocess(" positive. ") == "positive"

@@ -10,6 +10,7 @@ tasks:
     source: corpus.txt
     format: documents              # any Task option: prefix, metrics, format, skip_bad_records, splits
     fields: {inputs: sentence, targets: label}   # plain tasks: which record fields are inputs/targets
+    postprocess: [first_line, lower]   # named, applied in order (see t2t.data.postprocess)
 mixtures:
   - name: finetune
     tasks: [sentiment, corpus]
@@ -30,6 +31,7 @@ import yaml
 
 from t2t.configbase import closest
 from t2t.data.mixtures import Mixture
+from t2t.data.postprocess import named_postprocess
 from t2t.data.tasks import Task
 from t2t.data.templates import TEMPLATES, _fields
 from t2t.errors import ConfigError, DataError
@@ -97,7 +99,7 @@ def resolve(source: str | Path | Task | Mixture) -> Task | Mixture:
     )
 
 
-_TASK_OPTIONS = ("prefix", "metrics", "format", "skip_bad_records", "splits")
+_TASK_OPTIONS = ("prefix", "metrics", "format", "skip_bad_records", "splits", "postprocess")
 
 
 def _allowed(function: Callable[..., Any]) -> set[str]:
@@ -128,6 +130,8 @@ def _task_from_yaml(entry: Any, base: Path, where: str) -> Task:
     name, template = entry.pop("name"), entry.pop("template", None)
     where = f"{where} (task {name!r})"
     source = _source(entry.pop("source"), base, where)
+    if "postprocess" in entry:
+        entry["postprocess"] = named_postprocess(entry["postprocess"], where)
     if template is None:
         _check_keys(entry, {"fields", *_TASK_OPTIONS}, where)
         fields = entry.pop("fields", None)

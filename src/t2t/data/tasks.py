@@ -9,15 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from t2t.configbase import closest
+from t2t.data.postprocess import Postprocess, named_postprocess, strip
 from t2t.data.sources import SUFFIXES, TEXT_FIELD, Records, read_records
 from t2t.errors import DataError
 
 SPLITS = ("train", "validation", "test")
 Source = str | Path | Mapping[str, str | Path] | Callable[[str], Iterable[dict]]
-
-
-def _strip(text: str) -> Any:
-    return text.strip()
 
 
 def split_files(directory: Path) -> dict[str, Path]:
@@ -40,7 +37,8 @@ def split_files(directory: Path) -> dict[str, Path]:
 class Task:
     """source: a file (the train split), a folder of `SPLIT.EXT` files, a `{split: path}` dict, or a
     callable `split -> Iterable[dict]`. preprocess maps a record to a dict with "inputs" and "targets"
-    (None drops it); records with only "text" (plain-text corpora) get inputs=text, targets=""."""
+    (None drops it); records with only "text" (plain-text corpora) get inputs=text, targets="".
+    postprocess: a callable, or the name(s) of t2t.data.postprocess's (default "strip")."""
 
     def __init__(
         self,
@@ -48,7 +46,7 @@ class Task:
         source: Source,
         *,
         preprocess: Callable[[dict], dict | None] | None = None,
-        postprocess: Callable[[str], Any] | None = None,
+        postprocess: Postprocess | str | Sequence[str] | None = None,
         metrics: Sequence[str] = ("exact_match",),
         prefix: str = "",
         format: str | None = None,
@@ -63,7 +61,11 @@ class Task:
         self.format = format
         self.skip_bad_records = skip_bad_records
         self._preprocess = preprocess
-        self._postprocess = postprocess or _strip
+        if postprocess is None:
+            postprocess = strip
+        elif not callable(postprocess):
+            postprocess = named_postprocess(postprocess, f"task {name!r}")
+        self._postprocess = postprocess
         self._sizes: dict[str, int] = {}
         self.skipped: dict[str, int] = {}  # split -> bad records skipped in the latest pass
         if callable(source):
