@@ -6,9 +6,7 @@ import pytest
 
 from t2t.errors import ConfigError, DataError
 from t2t.tokenizer import Tokenizer, load_tokenizer
-from tokenizer_helpers import SAMPLES, write_corpus
-
-SIZES = {"sentencepiece": 400, "wordpiece": 400, "bpe": 500}
+from tokenizer_helpers import SAMPLES, SIZES, write_corpus
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from t2t.errors import CheckpointError
 from t2t.tokenizer import Tokenizer, load_tokenizer
-from tokenizer_helpers import write_corpus
+from tokenizer_helpers import copy_files, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +20,6 @@ def saved(tmp_path_factory):
         Tokenizer.train([corpus], kind=kind, vocab_size=size).save_pretrained(root / kind)
         out[kind] = root / kind
     return out
-
-
-def copy_dir(src, dst, *names):
-    dst.mkdir()
-    for name in names:
-        (dst / name).write_bytes((src / name).read_bytes())
-    return dst
 
 
 def load_error(directory) -> str:
@@ -50,7 +43,7 @@ def test_a_file_instead_of_a_directory(saved):
 
 
 def test_broken_tokenizer_json(saved, tmp_path):
-    d = copy_dir(saved["bpe"], tmp_path / "d", "tokenizer_config.json")
+    d = copy_files(saved["bpe"], tmp_path / "d", "tokenizer_config.json")
     (d / "tokenizer.json").write_text('{"model": ', encoding="utf-8")
     assert "tokenizer.json: not readable JSON" in load_error(d)
     (d / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": 3}}', encoding="utf-8")
@@ -58,14 +51,14 @@ def test_broken_tokenizer_json(saved, tmp_path):
 
 
 def test_class_and_model_disagree(saved, tmp_path):
-    d = copy_dir(saved["bpe"], tmp_path / "d", "tokenizer.json")
+    d = copy_files(saved["bpe"], tmp_path / "d", "tokenizer.json")
     (d / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizerFast"}))
     message = load_error(d)
     assert "tokenizer_class BertTokenizer needs a WordPiece model but the file holds BPE" in message
 
 
 def test_unsupported_model_type(saved, tmp_path):
-    d = copy_dir(saved["wordpiece"], tmp_path / "d", "tokenizer.json")
+    d = copy_files(saved["wordpiece"], tmp_path / "d", "tokenizer.json")
     data = json.loads((d / "tokenizer.json").read_text(encoding="utf-8"))
     data["model"] = {"type": "WordLevel", "vocab": {"a": 0, "[UNK]": 1}, "unk_token": "[UNK]"}
     (d / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
@@ -78,7 +71,7 @@ def test_broken_spiece_model(tmp_path):
 
 
 def test_other_class_needs_tokenizer_json(saved, tmp_path):
-    d = copy_dir(saved["sentencepiece"], tmp_path / "d", "spiece.model")
+    d = copy_files(saved["sentencepiece"], tmp_path / "d", "spiece.model")
     (d / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "LlamaTokenizer"}))
     assert "tokenizer_class LlamaTokenizer without tokenizer.json is not supported" in load_error(d)
 
@@ -94,5 +87,5 @@ def test_vocabulary_files_alone_are_enough(saved, kind, tmp_path):
         "wordpiece": ["vocab.txt"],
         "bpe": ["vocab.json", "merges.txt"],
     }
-    d = copy_dir(saved[kind], tmp_path / "d", *names[kind])
+    d = copy_files(saved[kind], tmp_path / "d", *names[kind])
     assert load_tokenizer(d).get_vocab() == load_tokenizer(saved[kind]).get_vocab()

@@ -4,25 +4,13 @@ saves. Vocabularies are trained here on a small corpus; nothing is downloaded.""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import transformers
 
 from t2t.tokenizer import Tokenizer
-from tokenizer_helpers import SAMPLES, write_corpus
+from tokenizer_helpers import SAMPLES, SIZES, compare_with_hf, hf_class, vocab_only, write_corpus
 
-SIZES = {"sentencepiece": 400, "wordpiece": 400, "bpe": 500}
-VOCAB_FILES = {
-    "sentencepiece": ["spiece.model"],
-    "wordpiece": ["vocab.txt"],
-    "bpe": ["vocab.json", "merges.txt"],
-}
-HF_CLASSES = {
-    "sentencepiece": transformers.T5TokenizerFast,
-    "wordpiece": transformers.BertTokenizerFast,
-    "bpe": transformers.GPT2TokenizerFast,
-}
+HF_CLASSES = {kind: hf_class(kind) for kind in SIZES}
 PAIRS = [("house", "happy dog"), ("", "second"), ("café  naïve", "<extra_id_0> x"), ("a\nb", "c\td")]
 
 
@@ -39,39 +27,11 @@ def saved(tmp_path_factory):
     return out
 
 
-def vocab_only(kind, directory, target):
-    """A directory with nothing but the kind's vocabulary file(s), as published models have them."""
-    target.mkdir()
-    for name in VOCAB_FILES[kind]:
-        shutil.copy(directory / name, target / name)
-    return target
-
-
 def assert_same(t2t_tok, hf_tok, samples=SAMPLES):
     """Ids with and without special tokens, and decoded text with and without skipping them."""
     assert t2t_tok.vocab_size == len(hf_tok)
-    problems = []
-    for text in samples:
-        for add in (True, False):
-            ours, theirs = t2t_tok.encode(text, add_special_tokens=add), hf_tok(text, add_special_tokens=add)
-            if ours != theirs["input_ids"]:
-                problems.append(
-                    f"encode({text!r}, add_special_tokens={add}): {ours} != {theirs['input_ids']}"
-                )
-        ids = t2t_tok.encode(text)
-        for skip in (True, False):
-            ours, theirs = (
-                t2t_tok.decode(ids, skip_special_tokens=skip),
-                hf_tok.decode(ids, skip_special_tokens=skip),
-            )
-            if ours != theirs:
-                problems.append(f"decode({text!r}, skip_special_tokens={skip}): {ours!r} != {theirs!r}")
-    batch = hf_tok(list(samples))["input_ids"]
-    if t2t_tok.encode_batch(list(samples)) != batch:
-        problems.append("encode_batch differs")
-    if t2t_tok.decode_batch(batch) != hf_tok.batch_decode(batch, skip_special_tokens=True):
-        problems.append("decode_batch differs")
-    assert not problems, "\n".join(problems)
+    problems = compare_with_hf(t2t_tok, hf_tok, samples)
+    assert not problems["ids"] + problems["decode"], "\n".join(problems["ids"] + problems["decode"])
 
 
 @pytest.mark.parametrize("kind", list(SIZES))
@@ -199,3 +159,12 @@ def test_t5_legacy_and_prefix_space_switches_change_nothing_in_transformers_5(sa
     tokens = tok.tokenize("house<extra_id_0>house")
     assert tokens == tok.tokenize("house <extra_id_0> house")
     assert tokens[tokens.index("<extra_id_0>") + 1].startswith("▁")  # a ▁ after the sentinel: "legacy"
+
+
+def test_the_comparison_sees_differences(saved):
+    """compare_with_hf (which assert_same and benchmarks/tokenizer_parity.py use) reports mismatches."""
+    t5, _ = saved["sentencepiece"]
+    _, bert_dir = saved["wordpiece"]
+    problems = compare_with_hf(t5, transformers.AutoTokenizer.from_pretrained(bert_dir))
+    assert len(problems["ids"]) > len(SAMPLES) and "encode_batch differs" in problems["ids"]
+    assert problems["decode"]

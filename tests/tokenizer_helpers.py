@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
+
+SIZES = {"sentencepiece": 400, "wordpiece": 400, "bpe": 500}  # vocabularies the tests train
+VOCAB_FILES = {  # what a published model has of each kind
+    "sentencepiece": ["spiece.model"],
+    "wordpiece": ["vocab.txt"],
+    "bpe": ["vocab.json", "merges.txt"],
+}
+HF_FAST_CLASSES = {
+    "sentencepiece": "T5TokenizerFast",
+    "wordpiece": "BertTokenizerFast",
+    "bpe": "GPT2TokenizerFast",
+}
 
 # Words with accents, capitals, digits, punctuation and a few non-Latin scripts, so that every kind has
 # to learn something about each sample family in the parity tests.
@@ -61,3 +74,57 @@ SAMPLES = [
     "<pad> </s> <unk> [CLS] [SEP] [MASK] [PAD] [UNK] <|endoftext|>",
     "UPPER lower MiXeD",
 ]
+
+
+def compare_with_hf(ours, theirs, samples=SAMPLES) -> dict[str, list[str]]:
+    """Every difference between a t2t tokenizer and a transformers one over `samples`: under "ids",
+    encode with and without special tokens and the batch path; under "decode", decoding t2t's ids with
+    and without skipping special tokens and the batch path. Empty lists: they agree."""
+    ids, decoded = [], []
+    for text in samples:
+        for add in (True, False):
+            mine, hf = (
+                ours.encode(text, add_special_tokens=add),
+                theirs(text, add_special_tokens=add)["input_ids"],
+            )
+            if mine != hf:
+                ids.append(f"encode({text!r}, add_special_tokens={add}): {mine} != {hf}")
+        encoded = ours.encode(text)
+        for skip in (True, False):
+            mine, hf = (
+                ours.decode(encoded, skip_special_tokens=skip),
+                theirs.decode(encoded, skip_special_tokens=skip),
+            )
+            if mine != hf:
+                decoded.append(f"decode({text!r}, skip_special_tokens={skip}): {mine!r} != {hf!r}")
+    batch = theirs(list(samples))["input_ids"]
+    if ours.encode_batch(list(samples)) != batch:
+        ids.append("encode_batch differs")
+    if ours.decode_batch(batch) != theirs.batch_decode(batch, skip_special_tokens=True):
+        decoded.append("decode_batch differs")
+    return {"ids": ids, "decode": decoded}
+
+
+def checks_per_kind(samples=SAMPLES) -> int:
+    """How many comparisons compare_with_hf makes under each key (two per text and the batch path)."""
+    return 2 * len(samples) + 1
+
+
+def hf_class(kind: str):
+    """transformers' fast tokenizer class for a kind (imported here, so data tests need not load it)."""
+    import transformers
+
+    return getattr(transformers, HF_FAST_CLASSES[kind])
+
+
+def copy_files(source: Path, target: Path, *names: str) -> Path:
+    """A new directory `target` holding only the named files of `source`."""
+    target.mkdir()
+    for name in names:
+        shutil.copy(source / name, target / name)
+    return target
+
+
+def vocab_only(kind: str, directory: Path, target: Path) -> Path:
+    """A directory with nothing but the kind's vocabulary file(s), as published models have them."""
+    return copy_files(directory, target, *VOCAB_FILES[kind])
