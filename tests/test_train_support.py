@@ -191,7 +191,7 @@ def text_config(root: Any, tokenizer: Any, **fields: Any) -> TrainConfig:
             "tasks_yaml": [str(root / "tasks.yaml")],
             "task": "numbers",
             "batch_size": 4,
-            "max_input_length": 24,
+            "max_input_length": 40,
             "max_target_length": 12,
         },
         "optim": {"name": "adamw", "lr": 1e-2},

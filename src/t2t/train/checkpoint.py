@@ -117,7 +117,11 @@ def point(root: Path, name: str, target: Path) -> None:
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     os.symlink(target.name, tmp)
-    os.replace(tmp, link)
+    try:
+        os.replace(tmp, link)
+    except BaseException:  # Ctrl-C between the two calls: the old link stays, the new one goes
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(root)
 
 
