@@ -33,6 +33,10 @@ def test_bad_choice_lists_allowed_values():
             {"tie_embeddings": False, "scale_tied_logits": True},
             r"scale_tied_logits=True needs tie_embeddings=True",
         ),
+        (
+            {"arch": "encoder", "n_decoder_layers": 0, "decoder_start_id": None, "tie_embeddings": False},
+            r"tie_embeddings=False is not supported for arch='encoder'",
+        ),
     ],
 )
 def test_impossible_configs_fail_at_build_time(fields, message):

@@ -29,6 +29,29 @@ def test_sharded_safetensors_and_bin_checkpoints_load(tmp_path):
     assert same_outputs(t2t.from_pretrained(tmp_path / "shards"), t2t.from_pretrained(tmp_path / "bin"), ids)
 
 
+@pytest.mark.parametrize("name", ["t5-v1_1", "llama-gqa"])
+def test_sharded_pytorch_bin_checkpoint_loads(name, tmp_path):
+    """pytorch_model-0000k-of-0000n.bin + pytorch_model.bin.index.json, as transformers 4 wrote them
+    (transformers 5 writes only safetensors, so huggingface_hub writes the .bin shards here)."""
+    from huggingface_hub import save_torch_state_dict
+
+    hf_model, _ = reference(name)
+    hf_model.save_pretrained(tmp_path / "safe")
+    state = dict(hf_model.state_dict())
+    (tmp_path / "bin").mkdir()
+    save_torch_state_dict(state, tmp_path / "bin", safe_serialization=False, max_shard_size="20KB")
+    index = json.loads((tmp_path / "bin" / "pytorch_model.bin.index.json").read_text())
+    shards = set(index["weight_map"].values())
+    assert len(shards) > 2 and all(name.endswith(".bin") for name in shards)
+    assert not list((tmp_path / "bin").glob("*.safetensors"))
+    (tmp_path / "bin" / "config.json").write_text((tmp_path / "safe" / "config.json").read_text())
+    from_bin, from_safe = t2t.from_pretrained(tmp_path / "bin"), t2t.from_pretrained(tmp_path / "safe")
+    a, b = from_bin.state_dict(), from_safe.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    if name == "t5-v1_1":
+        assert torch.equal(from_bin.lm_head.weight, hf_model.lm_head.weight)  # the untied head survives
+
+
 def test_headless_bert_model_loads_and_reports_missing_heads(tmp_path):
     hf_model, _ = reference("bert-model")
     hf_model.save_pretrained(tmp_path)
@@ -92,6 +115,20 @@ def test_checkpoint_missing_a_weight_names_it(tmp_path):
     state = {k: v for k, v in hf_model.state_dict().items() if "layers.1.mlp.up_proj" not in k}
     hf_model.save_pretrained(tmp_path, state_dict=state)
     with pytest.raises(CheckpointError, match=r"model\.layers\.1\.mlp\.up_proj\.weight is missing"):
+        t2t.from_pretrained(tmp_path)
+
+
+def test_untied_bert_mlm_decoder_is_refused_not_silently_tied(tmp_path):
+    """t2t's BERT projects with the embedding matrix; a checkpoint with its own MLM decoder weights
+    (tie_word_embeddings=false) would otherwise load and compute different logits without a word."""
+    import transformers
+
+    from hf_reference import BERT_FIELDS
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(**BERT_FIELDS, tie_word_embeddings=False)
+    transformers.BertForMaskedLM(config).save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match=r"cls\.predictions\.decoder\.weight differs from"):
         t2t.from_pretrained(tmp_path)
 
 

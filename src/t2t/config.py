@@ -113,6 +113,11 @@ class ModelConfig(StrictConfig):
             raise ConfigError(
                 "scale_tied_logits=True needs tie_embeddings=True (T5 scales only a tied LM head)"
             )
+        if self.arch == "encoder" and not self.tie_embeddings:
+            raise ConfigError(
+                "tie_embeddings=False is not supported for arch='encoder': the masked-LM head of an "
+                "encoder always projects with the embedding matrix (as BERT does); set tie_embeddings=True"
+            )
         self._validate_head()
 
     def _validate_layers(self) -> None:

@@ -129,4 +129,8 @@ FAMILY = Family(
     prefix="bert.",
     base_markers=("embeddings.", "encoder.", "pooler."),
     ignored=(r"position_ids$", r"^cls\.predictions\.decoder\.(weight|bias)$"),
+    tied_copies=(
+        ("cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"),
+        ("cls.predictions.decoder.bias", "cls.predictions.bias"),
+    ),
 )

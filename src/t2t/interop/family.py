@@ -26,6 +26,17 @@ class Family:
     prefix: str = ""  # HF's base-model prefix ("bert.", "transformer.", "model.") for headless classes
     base_markers: tuple[str, ...] = ()  # key starts that show a headless checkpoint missing the prefix
     ignored: tuple[str, ...] = field(default=())  # regexes of HF keys that carry nothing new (tied copies)
+    # (copy, source) HF keys that t2t keeps as one tensor: a checkpoint whose copy differs is refused.
+    tied_copies: tuple[tuple[str, str], ...] = field(default=())
+
+    def check_tied_copies(self, state: dict[str, torch.Tensor], where: str) -> None:
+        """An ignored copy must really be a copy; else t2t would silently compute with the source."""
+        for copy, source in self.tied_copies:
+            if copy in state and source in state and not torch.equal(state[copy], state[source]):
+                raise CheckpointError(
+                    f"{where}: {copy} differs from {source} (untied weights); t2t's {self.name} "
+                    f"shares one tensor for both and cannot load this checkpoint faithfully"
+                )
 
     def normalize(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Add the base-model prefix that headless classes (BertModel, GPT2Model) leave out, and rename

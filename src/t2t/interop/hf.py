@@ -111,6 +111,7 @@ def convert_from_hf(
     except ConfigError as err:
         raise CheckpointError(f"{where}: {err}") from None
     hf_state = family.normalize(hf_state)
+    family.check_tied_copies(hf_state, where)
     cfg = _reconcile_tying(cfg, family, hf_state)
     try:
         state, missing = hf_to_t2t(hf_state, family.rules(cfg), cfg)

@@ -134,4 +134,8 @@ FAMILY = Family(
     config_to_hf=config_to_hf,
     rules=rules,
     ignored=(r"^(encoder|decoder)\.embed_tokens\.weight$", r"^lm_head\.weight$"),
+    tied_copies=(
+        ("encoder.embed_tokens.weight", "shared.weight"),
+        ("decoder.embed_tokens.weight", "shared.weight"),
+    ),
 )
