@@ -1,41 +1,25 @@
 """Numerical parity with Hugging Face transformers on tiny random models, padded batches included."""
 
+import json
+
 import pytest
 import torch
 
 import t2t
 from t2t.model.positions import relative_position_bucket
 
-from helpers import padded_batch
-from hf_reference import REFERENCES, reference
+from hf_reference import (
+    REFERENCES,
+    UNTIED_T5,
+    WITH_LOSS,
+    compared_outputs,
+    max_gap,
+    reference,
+    reference_inputs,
+)
 
 LOGITS_ATOL = 1e-4
 LOSS_ATOL = 1e-5
-
-
-def inputs(kind: str, seed: int):
-    torch.manual_seed(100 + seed)
-    ids, mask = padded_batch(128, batch=3, length=11)
-    labels = ids.masked_fill(mask == 0, -100)
-    if kind == "seq2seq":
-        targets, target_mask = padded_batch(128, batch=3, length=6)
-        labels = targets.masked_fill(target_mask == 0, -100)
-        hf = dict(input_ids=ids, attention_mask=mask, labels=labels, decoder_attention_mask=target_mask)
-        return hf, dict(hf), mask.new_ones(3, 6)
-    if kind == "bert":
-        types = (torch.arange(11) >= 5).long().expand(3, 11)
-        hf = dict(input_ids=ids, attention_mask=mask, token_type_ids=types)
-        return hf, dict(hf), mask
-    hf = dict(input_ids=ids, attention_mask=mask, labels=labels)
-    return hf, dict(hf), mask
-
-
-def main_logits(out):
-    for name in ("logits", "prediction_logits", "last_hidden_state"):
-        value = getattr(out, name, None)
-        if value is not None:
-            return value
-    raise AssertionError("no logits")
 
 
 def load_t2t(hf_model, tmp_path):
@@ -48,15 +32,12 @@ def load_t2t(hf_model, tmp_path):
 def test_forward_parity(name, seed, tmp_path):
     hf_model, kind = reference(name, seed)
     model = load_t2t(hf_model, tmp_path)
-    hf_in, t2t_in, real = inputs(kind, seed)
+    args, real = reference_inputs(name, seed)
     with torch.no_grad():
-        expected, got = hf_model(**hf_in), model(**t2t_in)
-    ref = main_logits(expected)
-    ours = got.last_hidden_state if ref is getattr(expected, "last_hidden_state", None) else got.logits
-    keep = real.bool()[..., None]  # outputs at padding positions are unspecified in both
-    assert ours.shape == ref.shape
-    assert float(((ours - ref).abs() * keep).max()) <= LOGITS_ATOL
-    if getattr(expected, "loss", None) is not None:
+        expected, got = hf_model(**args), model(**args)
+    assert max_gap(*compared_outputs(expected, got), real) <= LOGITS_ATOL
+    assert (expected.get("loss") is not None) == (name in WITH_LOSS)
+    if name in WITH_LOSS:
         assert abs(float(got.loss) - float(expected.loss)) <= LOSS_ATOL
     if kind == "bert" and getattr(expected, "pooler_output", None) is not None:
         assert torch.allclose(got.pooled_output, expected.pooler_output, atol=LOGITS_ATOL)
@@ -64,18 +45,47 @@ def test_forward_parity(name, seed, tmp_path):
         assert torch.allclose(got.nsp_logits, expected.seq_relationship_logits, atol=LOGITS_ATOL)
 
 
-def test_bert_pretraining_loss_parity(tmp_path):
-    hf_model, _ = reference("bert-pretraining")
+def hf_head_is_tied(hf_model) -> bool:
+    return hf_model.lm_head.weight.data_ptr() == hf_model.get_input_embeddings().weight.data_ptr()
+
+
+@pytest.mark.parametrize("name", sorted(UNTIED_T5))
+def test_untied_t5_heads_load_untied(name, tmp_path):
+    """transformers 5.x writes tie_word_embeddings=true into every T5 config.json, even for a distinct
+    lm_head: t2t must see the distinct tensor and untie (else it would compute logits from `shared`)."""
+    hf_model, _ = reference(name)
+    assert not hf_head_is_tied(hf_model)
+    head, shared = hf_model.lm_head.weight, hf_model.shared.weight
+    assert not torch.allclose(head, shared)
     model = load_t2t(hf_model, tmp_path)
-    ids, mask = padded_batch(128, length=11)
-    labels = torch.full_like(ids, -100)
-    labels[:, 2] = ids[:, 2]
-    labels[:, 5] = ids[:, 5]
-    nsp = torch.tensor([0, 1, 1])
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["tie_word_embeddings"] is True
+    assert not model.config.tie_embeddings and not model.config.scale_tied_logits
+    assert model.lm_head is not None and torch.equal(model.lm_head.weight, head)
+    assert torch.equal(model.embed.weight, shared)
+    assert model.lm_head.weight.data_ptr() != model.embed.weight.data_ptr()
+    # And back: t2t's directory says untied, keeps both tensors, and transformers loads them untied.
+    model.save_pretrained(tmp_path / "ours")
+    saved = json.loads((tmp_path / "ours" / "config.json").read_text())
+    assert saved["tie_word_embeddings"] is False and saved["scale_decoder_outputs"] is False
+    reloaded = type(hf_model).from_pretrained(tmp_path / "ours")
+    assert not hf_head_is_tied(reloaded) and torch.equal(reloaded.lm_head.weight, head)
+
+
+def test_flan_t5_hub_config_loads_untied(tmp_path):
+    """The config.json of the published v1.1 / Flan-T5 / mT5 checkpoints (written by transformers 4)
+    says tie_word_embeddings=false and has no scale_decoder_outputs: no tying, no logit scaling."""
+    hf_model, _ = reference("flan-t5")
+    hf_model.save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    hf_config = json.loads(path.read_text())
+    hf_config.pop("scale_decoder_outputs", None)
+    path.write_text(json.dumps({**hf_config, "tie_word_embeddings": False}))
+    model = t2t.from_pretrained(tmp_path)
+    assert not model.config.tie_embeddings and not model.config.scale_tied_logits
+    assert model.config.dim_head * model.config.n_heads != model.config.d_model
+    args, real = reference_inputs("flan-t5", 0)
     with torch.no_grad():
-        a = hf_model(input_ids=ids, attention_mask=mask, labels=labels, next_sentence_label=nsp)
-        b = model(ids, attention_mask=mask, labels=labels, next_sentence_label=nsp)
-    assert abs(float(a.loss) - float(b.loss)) <= LOSS_ATOL
+        assert max_gap(hf_model(**args).logits, model(**args).logits, real) <= LOGITS_ATOL
 
 
 def test_t5_decoder_inputs_come_from_labels_shifted_right(tmp_path):
@@ -90,7 +100,7 @@ def test_t5_decoder_inputs_come_from_labels_shifted_right(tmp_path):
 def test_round_trip_t2t_hf_t2t_is_exact(name, tmp_path):
     import transformers
 
-    hf_model, kind = reference(name)
+    hf_model, _ = reference(name)
     model = load_t2t(hf_model, tmp_path)
     model.save_pretrained(tmp_path / "ours")
     again = t2t.from_pretrained(tmp_path / "ours")
@@ -99,10 +109,10 @@ def test_round_trip_t2t_hf_t2t_is_exact(name, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     # transformers loads what t2t saved and computes the same thing as the original.
     reloaded = getattr(transformers, type(hf_model).__name__).from_pretrained(tmp_path / "ours").eval()
-    hf_in, _, real = inputs(kind, 0)
+    args, real = reference_inputs(name, 0)
     with torch.no_grad():
-        x, y = main_logits(hf_model(**hf_in)), main_logits(reloaded(**hf_in))
-    assert float(((x - y).abs() * real.bool()[..., None]).max()) <= LOGITS_ATOL
+        x, y = compared_outputs(hf_model(**args), reloaded(**args))
+    assert max_gap(x, y, real) <= LOGITS_ATOL
 
 
 def test_relative_position_buckets_match_transformers():
