@@ -1,6 +1,12 @@
-"""Print t2t's numerical distance from transformers for every supported family (the closing-note figures).
+"""Print t2t's numerical distance from transformers for every reference model (the closing-note figures).
 
-.venv/bin/python benchmarks/parity_report.py
+One row per tiny random reference of tests/hf_reference.py (T5, T5 v1.1, Flan-T5, mT5, BERT's three
+classes, GPT-2, Llama): over 5 seeds (weights and inputs), the worst fp32 max |logits difference| at the
+real positions of a padded batch and the worst |loss difference|, as a markdown table. Every model that
+has a loss gets labels (BERT: masked-LM labels with -100s, plus next-sentence labels for
+BertForPreTraining); BertModel has no head, so it compares its last hidden state and has no loss.
+
+    timeout 600 .venv/bin/python benchmarks/parity_report.py
 """
 
 from __future__ import annotations
@@ -14,43 +20,42 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import t2t
 
-from helpers import padded_batch
-from hf_reference import REFERENCES, reference
+from hf_reference import REFERENCES, WITH_LOSS, compared_outputs, max_gap, reference, reference_inputs
+
+SEEDS = 5
+BATCH, LENGTH, TARGET_LENGTH = 4, 13, 7
+
+
+def worst_gaps(name: str) -> tuple[float, float | None]:
+    """(worst logits gap, worst loss gap or None) over the seeds."""
+    logits_gap, loss_gap = 0.0, None
+    for seed in range(SEEDS):
+        hf_model, _ = reference(name, seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            hf_model.save_pretrained(tmp)
+            model = t2t.from_pretrained(tmp)
+        args, real = reference_inputs(name, seed, BATCH, LENGTH, TARGET_LENGTH)
+        with torch.no_grad():
+            expected, got = hf_model(**args), model(**args)
+        logits_gap = max(logits_gap, max_gap(*compared_outputs(expected, got), real))
+        if name in WITH_LOSS:
+            loss_gap = max(loss_gap or 0.0, abs(float(expected.loss) - float(got.loss)))
+    return logits_gap, loss_gap
 
 
 def main() -> None:
-    print(f"{'model':<18} {'seeds':>5} {'max |logits diff|':>18} {'max |loss diff|':>16}")
-    for name in sorted(REFERENCES):
-        worst_logits = worst_loss = 0.0
-        for seed in range(5):
-            hf_model, kind = reference(name, seed)
-            with tempfile.TemporaryDirectory() as tmp:
-                hf_model.save_pretrained(tmp)
-                model = t2t.from_pretrained(tmp)
-            torch.manual_seed(100 + seed)
-            ids, mask = padded_batch(128, batch=4, length=13)
-            kwargs = dict(input_ids=ids, attention_mask=mask)
-            if kind == "seq2seq":
-                targets, target_mask = padded_batch(128, batch=4, length=7)
-                kwargs["labels"] = targets.masked_fill(target_mask == 0, -100)
-                real = torch.ones_like(target_mask)
-            else:
-                if kind == "causal":
-                    kwargs["labels"] = ids.masked_fill(mask == 0, -100)
-                real = mask
-            with torch.no_grad():
-                a, b = hf_model(**kwargs), model(**kwargs)
-            ref = (
-                a.logits if getattr(a, "logits", None) is not None else getattr(a, "prediction_logits", None)
-            )
-            ours = b.logits
-            if ref is None:
-                ref, ours = a.last_hidden_state, b.last_hidden_state
-            diff = ((ref - ours).abs() * real.bool()[..., None]).max().item()
-            worst_logits = max(worst_logits, diff)
-            if getattr(a, "loss", None) is not None:
-                worst_loss = max(worst_loss, abs(a.loss.item() - b.loss.item()))
-        print(f"{name:<18} {5:>5} {worst_logits:>18.2e} {worst_loss:>16.2e}")
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # the table only: no progress bars or load notes
+    transformers.logging.disable_progress_bar()
+    print(f"fp32, {SEEDS} seeds, batch {BATCH} x {LENGTH} right-padded (targets {TARGET_LENGTH})\n")
+    print("| reference | transformers class | max abs logits diff | max abs loss diff |")
+    print("| --- | --- | --- | --- |")
+    for name in REFERENCES:
+        cls = type(reference(name)[0]).__name__
+        logits_gap, loss_gap = worst_gaps(name)
+        loss = "n/a" if loss_gap is None else f"{loss_gap:.2e}"
+        print(f"| {name} | {cls} | {logits_gap:.2e} | {loss} |", flush=True)
 
 
 if __name__ == "__main__":
