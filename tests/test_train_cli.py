@@ -139,6 +139,9 @@ def test_every_recipe_is_a_valid_config(path):
     cfg = TrainConfig.load(path)
     assert cfg.data.tasks_yaml == ["configs/tasks.yaml"]
     assert cfg.model.checkpoint or cfg.model.tokenizer
+    assert cfg.data.shuffle == (
+        cfg.data.objective == "text2text"
+    )  # fine-tuning shuffles, pre-training reads in order
 
 
 @pytest.mark.slow

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from t2t.data.stream import StreamStats
+
 
 class ReplayStream:
     """Batch n comes from `replay` when floor((n + 1) * share) > floor(n * share), else from `main`: exactly
@@ -54,11 +56,12 @@ class ReplayStream:
         self._main_it = self._replay_it = None
 
     @property
-    def stats(self) -> dict:
+    def stats(self) -> StreamStats:
         """Both streams' counters summed (examples, truncations, ...), with batches and replayed."""
-        merged: dict = {}
+        merged = StreamStats()
         for stream in (self.main, self.replay):
             for key, value in getattr(stream, "stats", {}).items():
                 if isinstance(value, int):
                     merged[key] = merged.get(key, 0) + value
-        return {**merged, "batches": self.batches, "replayed": self.replayed}
+        merged.update(batches=self.batches, replayed=self.replayed)
+        return merged

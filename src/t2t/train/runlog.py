@@ -86,23 +86,18 @@ def data_counts(stream: Any) -> dict[str, int]:
     return {k: int(stats.get(k, 0)) for k in ("examples", *DATA_COUNTS)}
 
 
-def describe_data_counts(counts: dict[str, int], data: Any) -> str:
-    """`data_counts` as one line that says which limit cut what, and what to do about it."""
-    parts = []
-    if counts["truncated_inputs"]:
-        parts.append(
-            f"{counts['truncated_inputs']} inputs truncated to data.max_input_length={data.max_input_length}"
-        )
-    if counts["truncated_targets"]:
-        parts.append(
-            f"{counts['truncated_targets']} targets truncated to data.max_target_length={data.max_target_length}"
-        )
-    if counts["skipped_records"]:
-        parts.append(f"{counts['skipped_records']} bad records skipped")
-    return (
-        f"{', '.join(parts)} (of {counts['examples']} examples read); raise the lengths or check the data "
-        "if that is too many"
-    )
+def describe_data_counts(stream: Any, counts: dict[str, int]) -> str:
+    """One line about the data a run read: the stream's own `stats.summary()` when it has one, and
+    which settings to raise when examples were cut."""
+    stats = getattr(stream, "stats", None)
+    summary = getattr(stats, "summary", None)
+    line = summary() if callable(summary) else "data: " + ", ".join(f"{v:,} {k}" for k, v in counts.items())
+    cut = [
+        f"data.{key}"
+        for key, n in (("max_input_length", "truncated_inputs"), ("max_target_length", "truncated_targets"))
+        if counts.get(n)
+    ]
+    return line + (f" (raise {' / '.join(cut)} to keep more)" if cut else "")
 
 
 class Progress:

@@ -535,7 +535,7 @@ class Trainer:
         if not self.dist.is_main or not counts:
             return
         self.log.write("data", self.step, counts)
-        print(f"t2t train: data: {describe_data_counts(counts, self.config.data)}", file=sys.stderr)
+        print(f"t2t train: {describe_data_counts(self.stream, counts)}", file=sys.stderr)
 
     # ------------------------------------------------------------------------- incremental learning
     def _forgetting_start(self) -> None:
