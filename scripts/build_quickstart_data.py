@@ -14,7 +14,8 @@ item needs the rule rather than a memorised answer:
 - summarize: short reports whose summary is the main event without its side remarks; test reports use
   people, places and events that never occur together in training.
 - reasoning: modus ponens with a distractor rule (`If A, X gets P. If B, X gets Q. A. What happens to
-  X?` -> P); test items use (subject, property) pairs that never occur in training.
+  X?` -> P); test items use (subject, property) pairs that never occur in training, and both rules of an
+  item use pairs of its own split, so which properties go with a subject never gives the answer away.
 
     .venv/bin/python scripts/build_quickstart_data.py [--out data/builtin/quickstart]
 """
@@ -194,9 +195,14 @@ def reasoning_task(rng: random.Random) -> dict[str, list[Example]]:
     plan = {"train": (train_pairs, 3000), "validation": (test_pairs, 100), "test": (test_pairs, 200)}
     for split, (allowed, count) in plan.items():
         allowed_list = sorted(allowed)
+        by_subject: dict[str, list[str]] = {}
+        for subject, prop in allowed_list:
+            by_subject.setdefault(subject, []).append(prop)
         while len(out[split]) < count:
             subject, answer = rng.choice(allowed_list)
-            other = rng.choice([p for p in PROPERTIES if p != answer])
+            # The distractor is a pair of the same split too, so knowing which properties go with a
+            # subject never tells the answer: only the rule whose condition is the stated fact does.
+            other = rng.choice([p for p in by_subject[subject] if p != answer])
             cond, cond2 = rng.sample(CONDITIONS, 2)
             fact = cond[0].upper() + cond[1:]
             rules = [f"If {cond}, {subject} gets {answer}.", f"If {cond2}, {subject} gets {other}."]
