@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from t2t.cli.main import main
+from t2t.errors import ConfigError
 from t2t.train import TrainConfig, read_metrics
 
 WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
@@ -109,6 +110,24 @@ def test_bad_recipe_value_fails_before_training(recipe, tmp_path):
     assert (
         "data.objective='span_corruptoin'" in proc.stderr and "did you mean 'span_corruption'" in proc.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("max_steps=abc", "max_steps='abc' should be an integer"),
+        ("optim.lr=-1", "optim.lr=-1.0 is out of range [0.0, inf]"),
+        ("data.replay.share=2", "data.replay.share=2.0 is out of range [0.0, 1.0]"),
+        ("scheduled_sampling.schedule=linaer", "scheduled_sampling.schedule='linaer' is not one of"),
+        ("model.config=shape.yaml", "model.preset and config are both set"),
+        ("data.mixture=m", "data.task and mixture are both set"),
+    ],
+)
+def test_a_bad_value_names_its_whole_key_once(recipe, override, message):
+    """Wrong type, out of range, not a choice, conflicting keys: the message starts with the dotted key."""
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.load(recipe / "recipe.yaml").with_overrides([override])
+    assert str(err.value).startswith(message), str(err.value)
 
 
 @pytest.mark.slow

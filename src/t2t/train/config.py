@@ -1,7 +1,9 @@
 """TrainConfig: everything a training run needs, in sections that map one-to-one onto a recipe YAML.
 
 Every field is checked when the config is built (type, range, allowed values), so a typo in a recipe
-fails before a model is built or a batch is read, naming the key and the closest valid one.
+fails before a model is built or a batch is read, naming the key and the closest valid one. A section's
+checks name its fields bare (`lr`): reading the section from a mapping puts the section in front
+(`optim.lr=-1.0 is out of range`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class ModelSection(StrictConfig):
     def validate(self) -> None:
         given = [k for k in ("preset", "config", "checkpoint") if getattr(self, k)]
         if len(given) > 1:
-            raise ConfigError(f"model: give one of preset, config, checkpoint, not {' and '.join(given)}")
+            raise ConfigError(
+                f"{given[0]} and {given[1]} are both set; give one of preset, config, checkpoint"
+            )
 
 
 @dataclass
@@ -43,7 +47,7 @@ class ReplaySection(StrictConfig):
     report: bool = True  # evaluate the earlier tasks before and after training (forgetting.json)
 
     def validate(self) -> None:
-        check_range("replay.share", self.share, 0.0, 1.0)
+        check_range("share", self.share, 0.0, 1.0)
 
 
 @dataclass
@@ -62,12 +66,12 @@ class DataSection(StrictConfig):
     replay: ReplaySection = field(default_factory=ReplaySection)
 
     def validate(self) -> None:
-        check_choice("data.objective", self.objective, OBJECTIVES)
+        check_choice("objective", self.objective, OBJECTIVES)
         if self.task and self.mixture:
-            raise ConfigError("data: give task or mixture, not both")
-        check_range("data.batch_size", self.batch_size, 1)
-        check_range("data.max_input_length", self.max_input_length, 1)
-        check_range("data.max_target_length", self.max_target_length, 1)
+            raise ConfigError("task and mixture are both set; give one")
+        check_range("batch_size", self.batch_size, 1)
+        check_range("max_input_length", self.max_input_length, 1)
+        check_range("max_target_length", self.max_target_length, 1)
 
 
 @dataclass
@@ -88,15 +92,15 @@ class OptimSection(StrictConfig):
     relative_step: bool = False
 
     def validate(self) -> None:
-        check_choice("optim.name", self.name, OPTIMIZERS)
-        check_range("optim.lr", self.lr, 0.0)
-        check_range("optim.weight_decay", self.weight_decay, 0.0)
-        check_range("optim.grad_clip", self.grad_clip, 0.0)
-        check_range("optim.clip_threshold", self.clip_threshold, 0.0)
+        check_choice("name", self.name, OPTIMIZERS)
+        check_range("lr", self.lr, 0.0)
+        check_range("weight_decay", self.weight_decay, 0.0)
+        check_range("grad_clip", self.grad_clip, 0.0)
+        check_range("clip_threshold", self.clip_threshold, 0.0)
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ConfigError(f"optim.betas={self.betas!r} should be two numbers in [0, 1)")
+            raise ConfigError(f"betas={self.betas!r} should be two numbers in [0, 1)")
         if self.beta1 is not None:
-            check_range("optim.beta1", self.beta1, 0.0, 1.0)
+            check_range("beta1", self.beta1, 0.0, 1.0)
 
 
 @dataclass
@@ -107,9 +111,9 @@ class ScheduleSection(StrictConfig):
     min_lr_ratio: float = 0.0  # cosine / linear decay floor, as a fraction of optim.lr
 
     def validate(self) -> None:
-        check_choice("schedule.name", self.name, SCHEDULES)
-        check_range("schedule.warmup_steps", self.warmup_steps, 0)
-        check_range("schedule.min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        check_choice("name", self.name, SCHEDULES)
+        check_range("warmup_steps", self.warmup_steps, 0)
+        check_range("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
 
 
 @dataclass
@@ -128,11 +132,11 @@ class EvalSection(StrictConfig):
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
 
     def validate(self) -> None:
-        check_range("eval.every", self.every, 0)
-        check_range("eval.patience", self.patience, 0)
-        check_choice("eval.mode", self.mode, ("auto", "max", "min"))
+        check_range("every", self.every, 0)
+        check_range("patience", self.patience, 0)
+        check_choice("mode", self.mode, ("auto", "max", "min"))
         if self.limit is not None:
-            check_range("eval.limit", self.limit, 1)
+            check_range("limit", self.limit, 1)
 
     def resolved_metric(self, has_loss: bool) -> str:
         if self.metric != "auto":
@@ -153,9 +157,9 @@ class CheckpointSection(StrictConfig):
     format: str = "auto"  # model weights: auto (HF names where transformers has the model) | hf | t2t
 
     def validate(self) -> None:
-        check_range("checkpoint.every", self.every, 0)
-        check_range("checkpoint.keep_last", self.keep_last, 1)
-        check_choice("checkpoint.format", self.format, ("auto", "hf", "t2t"))
+        check_range("every", self.every, 0)
+        check_range("keep_last", self.keep_last, 1)
+        check_choice("format", self.format, ("auto", "hf", "t2t"))
 
 
 @dataclass
@@ -175,15 +179,15 @@ class ScheduledSamplingSection(StrictConfig):
     temperature: float = 1.0
 
     def validate(self) -> None:
-        check_choice("scheduled_sampling.schedule", self.schedule, SS_SCHEDULES)
-        check_range("scheduled_sampling.max_prob", self.max_prob, 0.0, 1.0)
-        check_range("scheduled_sampling.slope", self.slope, 0.0)
-        check_range("scheduled_sampling.start_step", self.start_step, 0)
-        check_range("scheduled_sampling.temperature", self.temperature, 1e-6)
+        check_choice("schedule", self.schedule, SS_SCHEDULES)
+        check_range("max_prob", self.max_prob, 0.0, 1.0)
+        check_range("slope", self.slope, 0.0)
+        check_range("start_step", self.start_step, 0)
+        check_range("temperature", self.temperature, 1e-6)
         if self.schedule == "exponential":
-            check_range("scheduled_sampling.k", self.k, 0.0, 1.0)
+            check_range("k", self.k, 0.0, 1.0)
         if self.schedule == "inverse_sigmoid":
-            check_range("scheduled_sampling.k", self.k, 1.0)
+            check_range("k", self.k, 1.0)
 
 
 @dataclass
@@ -192,8 +196,8 @@ class DistributedSection(StrictConfig):
     backend: str = "auto"  # auto: nccl on CUDA, gloo on CPU
 
     def validate(self) -> None:
-        check_choice("distributed.strategy", self.strategy, ("ddp", "fsdp"))
-        check_choice("distributed.backend", self.backend, ("auto", "gloo", "nccl"))
+        check_choice("strategy", self.strategy, ("ddp", "fsdp"))
+        check_choice("backend", self.backend, ("auto", "gloo", "nccl"))
 
 
 @dataclass
