@@ -66,6 +66,22 @@ def test_stream_pieces_join_to_the_answer(pipe):
     assert list(pipe.stream(PROMPTS[0], num_beams=3)) == [pipe(PROMPTS[0], num_beams=3)]
 
 
+def test_stream_yields_while_generating(pipe, monkeypatch):
+    """Each piece comes out as soon as its token is chosen, not after the whole answer is generated."""
+    chosen = []
+    real = pipeline_module.stream_tokens
+
+    def counting(*args, **kwargs):
+        for tokens in real(*args, **kwargs):
+            chosen.append(int(tokens[0]))
+            yield tokens
+
+    monkeypatch.setattr(pipeline_module, "stream_tokens", counting)
+    seen_at = [len(chosen) for _ in pipe.stream(PROMPTS[1], max_new_tokens=12, eos_token_id=[])]
+    assert len(chosen) == 12 and len(seen_at) > 3
+    assert seen_at[0] < 12 and seen_at == sorted(seen_at) and len(set(seen_at)) > 3  # spread out
+
+
 class _NoStreamTokenizer:
     """A tokenizer without decode_stream: the pipeline falls back to decoding prefixes."""
 
