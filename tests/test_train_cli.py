@@ -163,14 +163,23 @@ def test_every_recipe_is_a_valid_config(path):
     )  # fine-tuning shuffles, pre-training reads in order
 
 
-@pytest.mark.slow
-def test_stagewise_recipes_run_end_to_end(tmp_path, monkeypatch):
-    """Span-corruption pre-training, then multi-task fine-tuning from its checkpoint (tiny shapes)."""
-    monkeypatch.chdir(REPO)  # recipes name paths relative to the repository
-    tok = tmp_path / "tok"
+TINY = "model.overrides={d_model: 32, d_ff: 64, n_heads: 2, n_encoder_layers: 1, n_decoder_layers: 1}"
+
+
+@pytest.fixture(scope="module")
+def builtin_tokenizer(tmp_path_factory) -> Path:
+    """A small sentencepiece vocabulary of the built-in corpus, for the recipes in configs/."""
+    tok = tmp_path_factory.mktemp("builtin") / "tok"
     corpus = REPO / "data" / "builtin" / "finetune" / "corpus" / "train.txt"
     assert main(["tokenizer", "train", "--input", str(corpus), "--vocab-size", "600", "--out", str(tok)]) == 0
-    tiny = "model.overrides={d_model: 32, d_ff: 64, n_heads: 2, n_encoder_layers: 1, n_decoder_layers: 1}"
+    return tok
+
+
+@pytest.mark.slow
+def test_stagewise_recipes_run_end_to_end(tmp_path, monkeypatch, builtin_tokenizer):
+    """Span-corruption pre-training, then multi-task fine-tuning from its checkpoint (tiny shapes)."""
+    monkeypatch.chdir(REPO)  # recipes name paths relative to the repository
+    tok, tiny = builtin_tokenizer, TINY
     common = ["max_steps=2", "data.batch_size=4", "progress=false", "tensorboard=false"]
     pre = tmp_path / "pre"
     args = [
@@ -199,3 +208,28 @@ def test_stagewise_recipes_run_end_to_end(tmp_path, monkeypatch):
     assert {"translate/chrf", "sentiment/accuracy", "question/exact_match", "reasoning/exact_match"} <= set(
         record
     )
+
+
+@pytest.mark.slow
+def test_incremental_recipes_run_end_to_end(tmp_path, monkeypatch, builtin_tokenizer):
+    """incremental_base.yaml, then incremental_replay.yaml from its checkpoint with replay 0.25 and 0
+    (tiny shapes): each writes forgetting.json / .md with the earlier tasks before and after."""
+    monkeypatch.chdir(REPO)
+    common = ["max_steps=4", "data.batch_size=4", "progress=false", "tensorboard=false"]
+    common += ["eval.limit=2", "eval.max_new_tokens=2"]
+    base = tmp_path / "base"
+    args = ["train", "--config", "configs/incremental_base.yaml", f"run_dir={base}"]
+    assert main([*args, f"model.tokenizer={builtin_tokenizer}", TINY, *common]) == 0
+    for share in ("0.25", "0"):
+        run = tmp_path / f"replay-{share}"
+        args = ["train", "--config", "configs/incremental_replay.yaml", f"run_dir={run}"]
+        overrides = [f"model.checkpoint={base}/checkpoints/last", f"data.replay.share={share}"]
+        assert main([*args, *overrides, *common]) == 0
+        report = json.loads((run / "forgetting.json").read_text())
+        assert report["replay_share"] == float(share)
+        assert set(report["metrics"]) == {"sentiment/accuracy", "reasoning/exact_match"}
+        assert (
+            (run / "forgetting.md")
+            .read_text()
+            .startswith(f"# Forgetting of earlier tasks (replay share {share})")
+        )

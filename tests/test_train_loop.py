@@ -125,12 +125,33 @@ def test_grad_clip_scales_the_gradients_the_optimizer_sees(tmp_path):
         torch.testing.assert_close(loose[key], grad, rtol=1e-5, atol=1e-9, msg=key)
 
 
-def test_label_smoothing_raises_the_loss_of_a_confident_model(tmp_path):
-    plain = Trainer(config(tmp_path / "a", max_steps=2), model=tiny_model(), train_stream=ToyStream()).fit()
-    smooth = Trainer(
-        config(tmp_path / "b", max_steps=2, label_smoothing=0.1), model=tiny_model(), train_stream=ToyStream()
-    ).fit()
-    assert smooth.losses[0] != pytest.approx(plain.losses[0], abs=1e-4)
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_label_smoothing_is_the_smoothed_cross_entropy_of_the_batch(tmp_path, smoothing):
+    model = tiny_model()
+    batch = ToyStream().batch(0)
+    with torch.no_grad():
+        logits = model(**batch).logits
+    expected = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100, label_smoothing=smoothing
+    )
+    cfg = config(tmp_path, max_steps=1, label_smoothing=smoothing)
+    result = Trainer(cfg, model=model, train_stream=ToyStream()).fit()
+    assert result.losses[0] == pytest.approx(float(expected), rel=1e-5)
+    if smoothing:  # and it is not the plain loss
+        plain = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten())
+        assert abs(float(expected) - float(plain)) > 1e-2
+
+
+def test_progress_bar_shows_loss_lr_throughput_and_eta(tmp_path, capsys):
+    cfg = config(
+        tmp_path, max_steps=3, progress=True, scheduled_sampling={"schedule": "constant", "max_prob": 0.1}
+    )
+    Trainer(cfg, model=tiny_model(), train_stream=ToyStream()).fit()
+    err = capsys.readouterr().err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "3/3" in last and "<00:00" in last  # steps done / total, elapsed < ETA
+    for key in ("loss=", "lr=1.00e-02", "tok_s=", "ss_p=0.100"):
+        assert key in last, last
 
 
 def _output_dtypes(tmp_path, bf16: bool) -> tuple[set[torch.dtype], list[float], torch.nn.Module]:
