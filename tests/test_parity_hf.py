@@ -155,3 +155,18 @@ def test_preset_parameter_counts_equal_transformers(preset_name, hf_class, hf_co
     with torch.device("meta"):
         theirs = getattr(transformers, hf_class)(config_cls(**fields))
     assert ours.num_parameters() == theirs.num_parameters()
+
+
+def test_gpt2_token_type_ids_use_the_token_embeddings(tmp_path):
+    """GPT-2 has no segment table: transformers adds wte(token_type_ids) to the input (GPT's
+    delimiter-style inputs use it); t2t must do the same rather than ignore the ids."""
+    hf_model, _ = reference("gpt2")
+    model = load_t2t(hf_model, tmp_path)
+    args, real = reference_inputs("gpt2", 0)
+    args["token_type_ids"] = (torch.arange(args["input_ids"].shape[1]) % 3 + 5).expand_as(args["input_ids"])
+    with torch.no_grad():
+        expected, got = hf_model(**args), model(**args)
+        plain = model(**{k: v for k, v in args.items() if k != "token_type_ids"})
+    assert max_gap(expected.logits, got.logits, real) <= LOGITS_ATOL
+    assert abs(float(got.loss) - float(expected.loss)) <= LOSS_ATOL
+    assert max_gap(plain.logits, got.logits, real) > 1e-2  # the ids change the output

@@ -25,6 +25,15 @@ def token_cross_entropy(
     )
 
 
+def next_token_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Decoder-only LMs predict token t+1 at position t: the labels shifted left, the last position
+    ignored. Shifting the labels rather than slicing the logits keeps the [B, T, V] logits contiguous,
+    so the loss reads them in place instead of copying them (and their gradient) once more."""
+    shifted = labels.new_full(labels.shape, IGNORE_INDEX)
+    shifted[:, :-1] = labels[:, 1:]
+    return shifted
+
+
 def shift_for_next_token(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decoder-only LMs predict token t+1 at position t: drop the last logit and the first label."""
-    return logits[:, :-1], labels[:, 1:]
+    """(logits, labels) to score a decoder-only LM's next-token predictions with token_cross_entropy."""
+    return logits, next_token_labels(labels)

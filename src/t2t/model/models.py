@@ -276,8 +276,13 @@ class DecoderLM(T2TModel):
         segment_ids: torch.Tensor | None = None,
         cache: KVCache | None = None,
     ) -> ModelOutput:
+        embeds = self.embed(input_ids)
+        if token_type_ids is not None and self.decoder.token_types is None:
+            # GPT-2 has no segment table: its token type ids are looked up in the token embeddings.
+            embeds = embeds + self.embed(token_type_ids)
+            token_type_ids = None
         hidden = self.decoder(
-            self.embed(input_ids),
+            embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
             token_type_ids=token_type_ids,

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from t2t.model.loss import IGNORE_INDEX, shift_for_next_token, token_cross_entropy
+from t2t.model.loss import IGNORE_INDEX, next_token_labels, shift_for_next_token, token_cross_entropy
 from t2t.model.models import DecoderLM, EncoderDecoderLM, EncoderModel
 
 Batch = dict[str, torch.Tensor]
@@ -37,7 +37,7 @@ def count_targets(batch: Batch, kind: str) -> tuple[int, int]:
     if kind == "rows" or labels is None:
         return 0, rows
     if kind == "causal":
-        labels = labels[:, 1:]
+        labels = next_token_labels(labels)
     return int((labels != IGNORE_INDEX).sum()), rows if kind == "mlm" else 0
 
 

@@ -38,7 +38,23 @@ def build_optimizer(model: nn.Module, cfg: OptimSection) -> torch.optim.Optimize
             scale_parameter=cfg.scale_parameter,
             relative_step=cfg.relative_step,
         )
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)  # type: ignore[arg-type]
+    return torch.optim.AdamW(
+        groups,
+        lr=cfg.lr,
+        betas=tuple(cfg.betas),  # type: ignore[arg-type]
+        eps=cfg.eps,
+        fused=_can_fuse(model) or None,
+    )
+
+
+def _can_fuse(model: nn.Module) -> bool:
+    """The fused AdamW kernel (what transformers' Trainer picks by default) updates every tensor in one
+    pass; on CPU it is 5-50x faster than the per-tensor loop, and it computes the same update."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return bool(params) and all(
+        p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float16, torch.bfloat16)
+        for p in params
+    )
 
 
 def lr_multiplier(cfg: ScheduleSection, max_steps: int) -> Callable[[int], float]:
