@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from t2t.errors import T2TError
 
@@ -33,18 +34,47 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_device(name: str):  # type: ignore[no-untyped-def]
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def resolve_device(name: str, option: str = "--device "):  # type: ignore[no-untyped-def]
+    """The torch.device that `name` (a flag's value) names, checked against this machine, so a typo or
+    a missing GPU is one line before anything loads. `option` says where the value came from in errors
+    ("--device ", or "device=" for a recipe field)."""
     import torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise T2TError(f"--device {name!r} is not a device; use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise T2TError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise T2TError(f"{option}{name!r} is not a device; use cpu, cuda, cuda:N, mps or auto")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise T2TError(f"{option}{name}: CUDA is not available on this machine; use {option}cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise T2TError(f"{option}{name}: this machine has {count} CUDA device(s), cuda:0..{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise T2TError(f"{option}{name}: MPS (Apple GPU) is not available on this machine; use {option}cpu")
     return device
+
+
+def check_output_dir(path: str | Path, option: str) -> Path:
+    """Refuse an output directory that cannot be made (it, or a folder above it, is a file) before any
+    work is done, rather than failing at the end when the results are written. `option` is how the
+    user gave it ("--out " or "output_dir=")."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise T2TError(f"{option}{path} is a file; give a directory (it is created if missing)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise T2TError(f"{option}{path}: {parent} is a file, not a directory; give another path")
+            break
+    return path
 
 
 def example_epilog(*lines: str) -> str:

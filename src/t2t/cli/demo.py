@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 
+from t2t.cli.common import example_epilog, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="build a tiny model from a preset and run a forward pass and a generation",
         description="Build a randomly initialised model from a preset, run one forward pass and a greedy "
-        "generation with the KV cache, and print its size and output.\n\nexample:\n  t2t demo --preset t5-tiny",
+        "generation with the KV cache, and print its size and output.",
+        epilog=example_epilog("t2t demo --preset t5-tiny", "t2t demo --preset gpt2-tiny --new-tokens 4"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", default="t5-tiny", help="model preset (default: t5-tiny)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--new-tokens", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the weights and the input (0)")
+    p.add_argument("--new-tokens", type=positive_int, default=8, help="tokens to generate (8)")
     p.set_defaults(handler=run)
 
 

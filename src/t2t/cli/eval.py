@@ -6,9 +6,14 @@ import argparse
 import importlib
 import sys
 import warnings
-from pathlib import Path
 
-from t2t.cli.common import add_device_argument, example_epilog, positive_int, resolve_device
+from t2t.cli.common import (
+    add_device_argument,
+    check_output_dir,
+    example_epilog,
+    positive_int,
+    resolve_device,
+)
 from t2t.errors import T2TError
 
 EXAMPLE = (
@@ -83,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from t2t.generation import load_pipeline
 
     register_builtin_tasks()
-    tasks = resolve_tasks(task_names(args.tasks))  # a wrong name fails before the model loads
+    out_dir = check_output_dir(args.out, "--out ")  # a bad --out or task name fails before the model loads
+    tasks = resolve_tasks(task_names(args.tasks))
     pipe = load_pipeline(args.model, device=resolve_device(args.device))
     with warnings.catch_warnings():  # a warning (prompts cut to fit) is one line, like an error
         warnings.showwarning = lambda message, *_, **__: print(
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     report.model = str(args.model)
-    out = report.save(Path(args.out))
+    out = report.save(out_dir)
     table = report.to_markdown().split("\n## ", 1)[0].rstrip()
     print(table)
     print(f"\nt2t eval: wrote {out / 'eval.json'} and {out / 'eval.md'}", file=sys.stderr)

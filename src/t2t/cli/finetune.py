@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from t2t.cli.common import example_epilog
+from t2t.cli.common import check_output_dir, example_epilog, resolve_device
 
 EXAMPLE = (
     "t2t finetune --list",
@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("name a recipe: --recipe NAME (t2t finetune --list) or --recipe FILE.yaml")
     name, *overrides = args.recipe
     recipe = load_recipe(name, [*args.overrides, *overrides])  # overrides may stand before or after options
+    resolve_device(recipe.device, option="device=")  # a typo or a missing GPU fails before training
+    if recipe.output_dir:
+        check_output_dir(recipe.output_dir, "output_dir=")
 
     def log(step: int, loss: float) -> None:
         if not args.quiet:

@@ -4,6 +4,7 @@ new command is one new file. Every user error becomes one line on stderr and exi
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -12,7 +13,52 @@ from collections.abc import Sequence
 import t2t.cli as cli_package
 
 EXIT_USAGE = 2
-_ORDER = ["quickstart", "tokenizer", "train", "generate", "eval", "convert", "inspect", "plot", "demo"]
+_ORDER = [
+    "quickstart",
+    "tokenizer",
+    "train",
+    "generate",
+    "eval",
+    "convert",
+    "inspect",
+    "plot",
+    "finetune",
+    "demo",
+]
+# What to do about an OSError on a path the user gave (errno -> the fix), e.g. `--out` naming a file.
+_OS_FIXES = {
+    errno.EEXIST: "a file stands where a directory should be; pass another path or remove the file",
+    errno.ENOTDIR: "a part of the path is a file, not a directory; pass another path",
+    errno.EISDIR: "pass a file path",
+    errno.ENOENT: "check the path",
+    errno.EACCES: "pass a path you may read and write, or change its permissions",
+    errno.EPERM: "pass a path you may read and write, or change its permissions",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+    errno.ENOSPC: "the disk is full; free some space or write somewhere else",
+    errno.ENAMETOOLONG: "shorten the path",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as one line, like every other user error (argparse puts the usage first)."""
+
+    def error(self, message: str):  # type: ignore[no-untyped-def]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class _OneLineCommands(argparse.RawDescriptionHelpFormatter):
+    """`t2t --help`: one line per subcommand whatever the terminal's width (argparse would wrap them)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=1000)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        # argparse measures the command names without their indent, so the longest one (quickstart)
+        # would get its help on the next line
+        for sub in self._iter_indented_subactions(action):
+            length = len(self._format_action_invocation(sub)) + self._current_indent
+            self._action_max_length = max(self._action_max_length, length)
 
 
 def _command_modules() -> list:
@@ -23,10 +69,10 @@ def _command_modules() -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="t2t",
         description="t2t: text-to-text transformers (T5, BERT, GPT-2, Llama) in PyTorch.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_OneLineCommands,
     )
     parser.add_argument("--version", action="version", version=f"t2t {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
@@ -64,6 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as err:
+        if err.filename is None:  # not about a path (a socket, a device): a bug to see in full
+            raise
+        print(f"t2t {args.command}: error: {os_error_line(err)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def os_error_line(err: OSError) -> str:
+    """An OSError on a path as one line: which path, what went wrong, what to do."""
+    where = f"{err.filename} -> {err.filename2}" if err.filename2 else str(err.filename)
+    what = (err.strerror or type(err).__name__).lower()
+    fix = _OS_FIXES.get(err.errno or 0)
+    return f"{where}: {what}" + (f"; {fix}" if fix else "")
 
 
 if __name__ == "__main__":
