@@ -69,6 +69,9 @@ def test_training_logs_the_probability_and_replaced_share_every_step(tmp_path):
     assert sampling[0]["ss_replaced"] == 0.0  # p = 0: nothing replaced
     assert all(0.0 < r["ss_replaced"] < 2.5 * r["ss_prob"] for r in sampling[1:])
     assert abs(sampling[-1]["ss_replaced"] - 0.5) < 0.15
+    from t2t.train.plot import plot_run
+
+    assert plot_run(tmp_path / "run").read_bytes()[:4] == b"\x89PNG"  # with its p panel from these records
 
 
 def test_scheduled_sampling_on_a_decoder_only_model_fails_before_training(tmp_path):
