@@ -63,6 +63,7 @@ def registered(tmp_path):
     path.write_text('{"inputs": "a", "targets": "b"}\n')
     register_task(Task("colours", {"validation": path}, metrics=["accuracy"]), overwrite=True)
     register_task(Task("digest", {"validation": path}, metrics=["rouge"]), overwrite=True)
+    register_task(Task("trainonly", {"train": path}), overwrite=True)
 
 
 def _construct(tmp_path, **eval_section):
@@ -88,11 +89,26 @@ def test_eval_config_errors_are_raised_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match=r"data.replay.tasks: no task or mixture named 'colour'"):
         cfg = config(tmp_path, data={"replay": {"tasks": ["colour"], "share": 0.5}})
         Trainer(cfg, model=tiny_model(), train_stream=ToyStream())
+    # every split the run reads exists
+    with pytest.raises(
+        ConfigError, match=r"eval.split: task 'trainonly' has no 'validation' split \(eval.tasks\)"
+    ):
+        _construct(tmp_path, tasks=["trainonly"])
+    with pytest.raises(
+        ConfigError, match=r"eval.split: task 'trainonly' .* \(eval.loss reads it from the training"
+    ):
+        cfg = config(tmp_path, data={"task": "trainonly"}, eval={"loss": True})
+        Trainer(cfg, model=tiny_model(), train_stream=ToyStream())
+    with pytest.raises(ConfigError, match=r"eval.loss: true reads the validation split of data.task"):
+        Trainer(config(tmp_path, eval={"loss": True}), model=tiny_model(), train_stream=ToyStream())
+    with pytest.raises(ConfigError, match=r"data.task: 'trainonyl' is neither .*did you mean 'trainonly'"):
+        Trainer(config(tmp_path, data={"task": "trainonyl"}), model=tiny_model())
     assert not (tmp_path / "run").exists()
     # what the tasks do produce is accepted: every key of a multi-key metric, the mean, the loss
     assert _construct(tmp_path, tasks=["colours", "digest"], metric="digest/rougeL").metric == "digest/rougeL"
     assert _construct(tmp_path, tasks=["colours", "digest"]).metric == "mean"
-    trainer = _construct(tmp_path, tasks=["digest"], loss=True, metric="eval_loss")
+    cfg = config(tmp_path, eval={"tasks": ["digest"], "metric": "eval_loss"})
+    trainer = Trainer(cfg, model=tiny_model(), train_stream=ToyStream(), eval_stream=lambda: [])
     assert [t.name for t in trainer.eval_tasks] == ["digest"]
 
 

@@ -44,14 +44,26 @@ def resolve_tasks(key: str, items: Sequence[Any]) -> list[Any]:
     return found
 
 
-def check_source(key: str, name: str) -> None:
-    """The training source names a registered task / mixture or an existing file."""
+def source_tasks(key: str, name: str) -> list[Any]:
+    """The tasks of the training source (a registered task / mixture or an existing file)."""
+    from t2t.data import Mixture
     from t2t.data.registry import resolve
 
     try:
-        resolve(name)
+        resolved = resolve(name)
     except DataError as err:
         raise ConfigError(f"{key}: {err}") from None
+    return list(resolved.tasks) if isinstance(resolved, Mixture) else [resolved]
+
+
+def check_splits(key: str, tasks: Sequence[Any], split: str, why: str = "") -> None:
+    """Each task has `split` (a task's splits are the files it was declared with)."""
+    for task in tasks:
+        if split not in task.splits:
+            raise ConfigError(
+                f"{key}: task {task.name!r} has no {split!r} split{closest(split, task.splits)}{why}; "
+                f"it has {', '.join(task.splits)}"
+            )
 
 
 @functools.cache

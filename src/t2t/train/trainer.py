@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from t2t.errors import CheckpointError, T2TError
+from t2t.errors import CheckpointError, ConfigError, T2TError
 from t2t.train import build, checkpoint, checks, distributed
 from t2t.train.config import TrainConfig
 from t2t.train.evaluation import BestTracker, EvalFn, select, stream_loss, task_scores
@@ -97,8 +97,7 @@ class Trainer:
             "eval.tasks", list(eval_tasks) if eval_tasks is not None else cfg.eval.tasks
         )
         self.replay_tasks = checks.resolve_tasks("data.replay.tasks", cfg.data.replay.tasks)
-        if train_stream is None:
-            checks.check_source("data.mixture" if cfg.data.mixture else "data.task", build.source_of(cfg))
+        self._check_data(train_stream is None, eval_stream is None and cfg.eval.loss)
         self.stream = train_stream if train_stream is not None else self._default_stream()
         self.eval_stream = eval_stream
         if self.eval_stream is None and cfg.eval.loss:
@@ -120,6 +119,31 @@ class Trainer:
         self._last_saved: Path | None = None
 
     # ----------------------------------------------------------------------------------------- set-up
+    def _check_data(self, builds_stream: bool, builds_eval_stream: bool) -> None:
+        """Every split the run will read exists, before the first step."""
+        cfg = self.config
+        split = cfg.eval.split
+        checks.check_splits("eval.split", self.eval_tasks, split, " (eval.tasks)")
+        if cfg.data.replay.report:
+            checks.check_splits(
+                "eval.split", self.replay_tasks, split, " (data.replay.tasks are scored on it)"
+            )
+        if cfg.data.replay.share > 0:
+            checks.check_splits("data.replay.tasks", self.replay_tasks, "train")
+        if not (builds_stream or builds_eval_stream):
+            return
+        if builds_eval_stream and not (cfg.data.task or cfg.data.mixture):
+            raise ConfigError(
+                "eval.loss: true reads the validation split of data.task / data.mixture; set one, or pass "
+                "eval_stream="
+            )
+        key = "data.mixture" if cfg.data.mixture else "data.task"
+        tasks = checks.source_tasks(key, build.source_of(cfg))
+        if builds_stream:
+            checks.check_splits(key, tasks, "train")
+        if builds_eval_stream:
+            checks.check_splits("eval.split", tasks, split, " (eval.loss reads it from the training source)")
+
     def _default_stream(self) -> Any:
         cfg = self.config
         if self.tokenizer is None:
