@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from t2t.cli.common import example_epilog
 
@@ -49,7 +50,15 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
-    result = Trainer(cfg).fit()
+    trainer = Trainer(cfg)
+    try:
+        result = trainer.fit()
+    except KeyboardInterrupt:  # Ctrl-C: one line that says where to continue from, status 130
+        if trainer.dist.is_main:
+            print(
+                f"t2t train: interrupted at step {trainer.step}; {_continue_hint(trainer)}", file=sys.stderr
+            )
+        return 130
     line = f"t2t train: {result.step} steps in {result.elapsed:.1f}s"
     if result.losses:
         line += f", last loss {result.losses[-1]:.4f}"
@@ -59,3 +68,10 @@ def run(args: argparse.Namespace) -> int:
         line += f", best {cfg.eval.resolved_metric(cfg.eval.loss)} {result.best_metric:.4f} ({result.best_checkpoint})"
     print(line + f"; last checkpoint {result.last_checkpoint}", file=sys.stderr)
     return 0
+
+
+def _continue_hint(trainer: Any) -> str:
+    from t2t.train.checkpoint import resolve_link
+
+    last = resolve_link(trainer.ckpt_root, "last")
+    return f"the last checkpoint is {last} (continue with --resume)" if last else "no checkpoint was written"
