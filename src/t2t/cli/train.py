@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if result.skipped_steps:
         line += f", {result.skipped_steps} skipped (non-finite)"
     if result.best_metric is not None:
-        line += f", best {cfg.eval.resolved_metric(cfg.eval.loss)} {result.best_metric:.4f} ({result.best_checkpoint})"
+        line += f", best {trainer.metric} {result.best_metric:.4f} ({result.best_checkpoint})"
     print(line + f"; last checkpoint {result.last_checkpoint}", file=sys.stderr)
     return 0
 
