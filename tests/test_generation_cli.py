@@ -194,6 +194,8 @@ def test_help_ends_with_a_runnable_example():
     )
     for flag in ("--num-beams", "--max-new-tokens", "--do-sample", "--temperature", "--top-k", "--top-p"):
         assert flag in text
+    for flag in ("--early-stopping", "--eos-token-id", "--pad-token-id", "--length-penalty-style"):
+        assert flag in text
     for flag in ("--seed", "--batch-size", "--device", "--no-truncate", "--input", "--output"):
         assert flag in text
 
