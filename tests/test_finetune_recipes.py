@@ -7,15 +7,19 @@ import json
 import random
 
 import pytest
+import torch
 
+import t2t
 from t2t.cli.main import main
 from t2t.errors import ConfigError
 from t2t.finetune.builtin import corpus_tokenizer
 from t2t.finetune.collate import collate
+from t2t.finetune.features import prepare
 from t2t.finetune.loop import freeze_backbone
 from t2t.finetune.pretrain import causal_lm_features, mlm_nsp_features
 from t2t.finetune.recipe import load_recipe, recipe_names
-from t2t.finetune.run import finetune, recipe_model
+from t2t.finetune.run import finetune, recipe_model, train_recipe
+from t2t.tokenizer import load_tokenizer
 
 TINY = ["tokenizer_vocab_size=400", "model_overrides={}", "max_length=64", "eval_batch_size=16"]
 
@@ -63,6 +67,9 @@ def test_collate_pads_sequences_choices_and_token_labels():
 @pytest.mark.parametrize(
     "name",
     [
+        "bert-sentiment",
+        "bert-acceptability",
+        "bert-entailment",
         "bert-paraphrase",
         "bert-similarity",
         "bert-choice",
@@ -79,6 +86,8 @@ def test_each_task_runs_and_scores(name):
     assert set(result.scores) >= set(recipe.metric_names) | (
         {"entity_f1"} if recipe.task == "tagging" else set()
     )
+    if name == "bert-acceptability":
+        assert set(result.scores) == {"accuracy", "matthews"} and -1.0 <= result.scores["matthews"] <= 1.0
     assert all(v == v for v in result.scores.values())  # no NaN
     assert result.steps == 3 and result.test_examples == 24 and len(result.losses) == 1
 
@@ -111,34 +120,97 @@ def test_a_separable_task_is_learnt(family, tmp_path):
 
 
 def test_frozen_encoder_trains_the_head_only():
-    recipe = quick("bert-sentiment")
+    """freeze_encoder=true: after training, every backbone tensor is bit-identical and the head moved."""
+    recipe = quick("bert-sentiment", "freeze_encoder=true", "learning_rate=0.01")
     tokenizer = corpus_tokenizer("wordpiece", 400)
-    model = recipe_model(recipe, tokenizer, 2, None)
+    data = prepare(recipe, tokenizer)
+    model = recipe_model(recipe, tokenizer, data.num_labels, data.label_names)
     trainable = freeze_backbone(model)
-    assert trainable == sum(
-        p.numel() for n, p in model.named_parameters() if n.startswith(("classifier", "pooler"))
+    head = ("classifier", "pooler")
+    assert trainable == sum(p.numel() for n, p in model.named_parameters() if n.startswith(head))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    stats = train_recipe(recipe, model, data.train, torch.device("cpu"))
+    assert stats.trainable_parameters == trainable and stats.steps == 3
+    after = dict(model.named_parameters())
+    frozen = [n for n in before if not n.startswith(head)]
+    assert frozen and all(torch.equal(before[n], after[n]) for n in frozen)
+    assert all(not torch.equal(before[n], after[n]) for n in before if n.startswith(head))
+    result = finetune(recipe)
+    assert result.trainable_parameters == trainable < result.parameters / 2
+
+
+def test_bert_pairs_get_segment_ids_0_then_1(tmp_path):
+    """[CLS] A [SEP] is segment 0 and B [SEP] segment 1, in sentence pairs and in each choice."""
+    tokenizer = corpus_tokenizer("wordpiece", 400)
+    a, b = "the king went up to the city", "and the people followed him"
+    (tmp_path / "p.tsv").write_text(f"s1\ts2\tlabel\n{a}\t{b}\t1\n{b}\t{a}\t0\n", encoding="utf-8")
+    choices = {"context": a, "endings": [b, "yes", "he said so"], "label": 0}
+    (tmp_path / "c.jsonl").write_text(json.dumps(choices) + "\n", encoding="utf-8")
+    files = [f"data.train={tmp_path / 'p.tsv'}", f"data.test={tmp_path / 'p.tsv'}"]
+    pairs = load_recipe("bert-paraphrase", [*TINY, *files, "data.text_field=s1", "data.pair_field=s2"])
+    choice = load_recipe(
+        "bert-choice", [*TINY, f"data.train={tmp_path / 'c.jsonl'}", f"data.test={tmp_path / 'c.jsonl'}"]
     )
-    result = finetune(quick("bert-sentiment", "freeze_encoder=true"))
-    assert result.trainable_parameters < result.parameters / 2
+    first = prepare(pairs, tokenizer).train[0]
+    rows = [(first["input_ids"], first["token_type_ids"], a, b)]
+    feature = prepare(choice, tokenizer).train[0]
+    rows += [
+        (ids, types, a, ending)
+        for ids, types, ending in zip(feature["input_ids"], feature["token_type_ids"], choices["endings"])
+    ]
+    assert len(rows) == 4
+    for ids, types, x, y in rows:
+        x_ids = tokenizer.encode(x, add_special_tokens=False)
+        y_ids = tokenizer.encode(y, add_special_tokens=False)
+        assert ids == [tokenizer.cls_id, *x_ids, tokenizer.sep_id, *y_ids, tokenizer.sep_id]
+        assert types == [0] * (len(x_ids) + 2) + [1] * (len(y_ids) + 1)
+    batch = collate([first], pad_id=0)
+    assert batch["token_type_ids"].tolist() == [first["token_type_ids"]]  # the model receives them
+
+
+def test_a_bad_device_is_a_config_error_naming_the_key(capsys):
+    with pytest.raises(ConfigError, match=r"^device='foo' is not a device; use cpu, cuda"):
+        finetune(quick("bert-sentiment", "device=foo"))
+    assert main(["finetune", "--recipe", "bert-sentiment", "device=foo", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "device='foo'" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def _originals(feature: dict) -> list[int]:
+    """A masked feature's tokens before masking."""
+    return [t if label == -100 else label for t, label in zip(feature["input_ids"], feature["labels"])]
 
 
 def test_pretraining_features():
+    """BERT's examples come from t2t.data (pairs filling the sequence, 80/10/10 masking); a blank line
+    ends a document, so a true next sentence never crosses into another."""
     tokenizer = corpus_tokenizer("wordpiece", 400)
-    lines = [f"line {k} of the text, with some words in it and more words after" for k in range(200)]
+    rng = random.Random(0)
+    words = ["the", "king", "city", "sheep", "field", "went", "came", "said", "and", "of", "his", "day"]
+    lines = [" ".join(rng.choices(words, k=14)) if k % 20 else "" for k in range(200)]  # 10 documents
     features = mlm_nsp_features(lines, tokenizer, 64, 0.15, seed=0)
+    assert all(len(f["input_ids"]) <= 64 for f in features)
     chosen = sum(label != -100 for f in features for label in f["labels"])
     pieces = sum(len(f["labels"]) - 3 for f in features)
     assert 0.12 < chosen / pieces < 0.18
     masked = sum(i == tokenizer.mask_id for f in features for i in f["input_ids"])
-    assert 0.74 < masked / chosen < 0.86
-    assert 0.4 < sum(f["next_sentence_label"] for f in features) / len(features) < 0.6
-    documents = ["a b c", "d e f", "", "g h i", "j k l", "m n o"]  # a blank line ends a document
-    assert len(mlm_nsp_features(documents, tokenizer, 32, 0.15, seed=0)) == 3
+    assert 0.7 < masked / chosen < 0.9
+    assert 0.3 < sum(f["next_sentence_label"] for f in features) / len(features) < 0.7
+    assert mlm_nsp_features(lines, tokenizer, 64, 0.15, seed=0) == features  # seeded
+    texts = {"king": "the king and the city", "sheep": "the sheep in the field"}
+    documents = [texts["king"]] * 4 + [""] + [texts["sheep"]] * 4
+    vocab = {k: set(tokenizer.encode(v, add_special_tokens=False)) for k, v in texts.items()}
+    for f in mlm_nsp_features(documents, tokenizer, 32, 0.15, seed=0):
+        ids = [t for t in _originals(f) if t not in tokenizer.special_ids]
+        one_document = any(set(ids) <= v for v in vocab.values())
+        assert one_document == (f["next_sentence_label"] == 0), f
     bpe = corpus_tokenizer("bpe", 400)
     blocks = causal_lm_features(lines, bpe, 32)
     assert (
         all(len(b["input_ids"]) == 32 for b in blocks[:-1]) and blocks[0]["labels"] == blocks[0]["input_ids"]
     )
+    stream = [t for b in blocks for t in b["input_ids"]]
+    assert stream.count(bpe.eos_id) == sum(map(bool, lines))  # each line ends with the end-of-text token
 
 
 @pytest.mark.slow
@@ -190,3 +262,43 @@ def test_cli_runs_a_recipe_and_reports_errors(capsys, tmp_path):
     bad.write_text("name: r\ntask: classification\ndata: {train: missing.tsv, test: missing.tsv}\n")
     assert main(["finetune", "--recipe", str(bad), "--quiet"]) == 2
     assert "missing.tsv: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "hf_class"),
+    [
+        ("bert-sentiment", "BertForSequenceClassification"),
+        ("bert-tagging", "BertForTokenClassification"),
+        ("bert-qa", "BertForQuestionAnswering"),
+    ],
+)
+def test_save_format_hf_loads_in_transformers(name, hf_class, tmp_path):
+    """save_format=hf writes the head model as transformers' class with a tokenizer it reads: the same
+    token ids (and segment ids) and the same outputs as the t2t model."""
+    import transformers
+
+    out = tmp_path / "run"
+    finetune(quick(name, f"output_dir={out}", "save_format=hf"))
+    assert (out / "config.json").exists() and not (out / "t2t_config.json").exists()
+    ours, tokenizer = t2t.from_pretrained(out).eval(), load_tokenizer(out)
+    theirs = getattr(transformers, hf_class).from_pretrained(out).eval()
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    question, context = "Who went up to the city?", "The king went up to the city with his people."
+    encoded = hf_tokenizer(question, context, return_tensors="pt")
+    pair = tokenizer.encode_pair(question, context)
+    assert encoded["input_ids"][0].tolist() == pair.ids
+    assert encoded["token_type_ids"][0].tolist() == pair.token_type_ids
+    with torch.no_grad():
+        a, b = theirs(**encoded), ours(**encoded)
+    keys = ["start_logits", "end_logits"] if name == "bert-qa" else ["logits"]
+    for key in keys:
+        assert torch.allclose(getattr(a, key), getattr(b, key), atol=1e-5), key
+    if name == "bert-sentiment":
+        assert theirs.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_save_format_hf_without_a_transformers_class_fails_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="save_format=hf: a decoder with head='classification'"):
+        finetune(quick("gpt-sentiment", f"output_dir={tmp_path / 'g'}", "save_format=hf"))
+    assert not (tmp_path / "g").exists()

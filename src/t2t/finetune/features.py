@@ -196,4 +196,5 @@ def _span_qa(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
         [f.model_inputs() for f in test_features],
         [[text for text, _ in e.answers] for e in test],
         decode,
+        num_labels=2,  # start and end: transformers' BertForQuestionAnswering sizes its head by num_labels
     )

@@ -2,17 +2,19 @@
 WordPiece vocabulary, GPT's causal LM with a byte-level BPE one. Scored on the corpus' last lines, held
 out: masked-token and next-sentence accuracy, or next-token loss and perplexity.
 
-t2t.data's `mlm_nsp` / `causal_lm` objectives are to replace the two feature builders here once they land.
+The objectives are t2t.data's (`Featurizer` with mlm_nsp: BERT's sentence pairs that fill the sequence,
+80/10/10 masking; `causal_lm_chunks`), so pretraining here and through t2t.train build the same examples.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 
 import torch
 
+from t2t.data.features import Featurizer
+from t2t.data.objectives import causal_lm_chunks
 from t2t.errors import DataError
 from t2t.finetune.builtin import builtin_path
 from t2t.finetune.collate import collate
@@ -20,7 +22,7 @@ from t2t.finetune.recipe import RecipeConfig
 from t2t.model.loss import IGNORE_INDEX
 from t2t.tokenizer import Tokenizer
 
-HELD_OUT = 0.02  # share of the corpus' lines (its end) kept for scoring
+HELD_OUT = 0.05  # share of the corpus' lines (its end) kept for scoring
 
 
 def corpus_lines(recipe: RecipeConfig) -> tuple[list[str], list[str]]:
@@ -36,58 +38,60 @@ def corpus_lines(recipe: RecipeConfig) -> tuple[list[str], list[str]]:
     return train, lines[cut:]
 
 
+def documents(lines: list[str]) -> list[str]:
+    """Blank lines end documents; each document's lines are its sentences (one per line)."""
+    docs, current = [], []
+    for line in [*lines, ""]:
+        if line:
+            current.append(line)
+        elif current:
+            docs.append("\n".join(current))
+            current = []
+    return docs
+
+
 def mlm_nsp_features(
     lines: list[str], tokenizer: Tokenizer, max_length: int, mask_probability: float, seed: int
 ) -> list[dict]:
-    """Pairs of lines, the second the true next line of the same document (blank lines end documents)
-    half of the time (label 0) and a random line otherwise (1); `mask_probability` of the word pieces
-    chosen for prediction: 80% [MASK], 10% a random piece, 10% kept."""
+    """BERT's pretraining examples from t2t.data: [CLS] A [SEP] B [SEP] filling max_length, B the text
+    that follows A in its document (label 0) or text of another document (1, half of the pairs), and
+    `mask_probability` of the word pieces chosen for prediction (80% [MASK], 10% random, 10% kept)."""
     if tokenizer.mask_id is None or tokenizer.cls_id is None:
         raise DataError("mlm-nsp needs a WordPiece tokenizer with [MASK], [CLS] and [SEP]")
-    rng = random.Random(seed)
-    specials = set(tokenizer.special_ids)
-    features = []
-    texts = [line for line in lines if line]
-    for i in range(len(lines) - 1):
-        if not lines[i] or not lines[i + 1]:
-            continue
-        is_random = rng.random() < 0.5
-        second = texts[rng.randrange(len(texts))] if is_random else lines[i + 1]
-        pair = tokenizer.encode_pair(lines[i], second, max_length=max_length)
-        ids, labels = list(pair.ids), [IGNORE_INDEX] * len(pair.ids)
-        for position, token in enumerate(pair.ids):
-            if token in specials or rng.random() >= mask_probability:
-                continue
-            labels[position] = token
-            roll = rng.random()
-            if roll < 0.8:
-                ids[position] = tokenizer.mask_id
-            elif roll < 0.9:
-                ids[position] = rng.randrange(tokenizer.vocab_size)
-        features.append(
-            {
-                "input_ids": ids,
-                "token_type_ids": pair.token_type_ids,
-                "labels": labels,
-                "next_sentence_label": int(is_random),
-            }
-        )
-    return features
+    featurizer = Featurizer(
+        tokenizer,
+        objective="mlm_nsp",
+        arch="encoder",
+        max_input_length=max_length,
+        max_target_length=0,
+        seed=seed,
+        mlm_probability=mask_probability,
+    )
+    pieces = [p for i, doc in enumerate(documents(lines)) for p in featurizer({"text": doc}, i)]
+    featurizer.finish()
+    return [
+        {
+            "input_ids": p.ids,
+            "token_type_ids": p.token_type_ids,
+            "labels": p.labels,
+            "next_sentence_label": p.next_sentence_label,
+        }
+        for p in pieces
+    ]
 
 
 def causal_lm_features(lines: list[str], tokenizer: Tokenizer, max_length: int) -> list[dict]:
-    """The lines joined by the end-of-text token and cut into blocks of max_length (GPT's contiguous
-    text); the model predicts each next token."""
+    """The lines, each ended by the end-of-text token, as one stream cut into blocks of max_length
+    (GPT's contiguous text); the model predicts each next token."""
     if tokenizer.eos_id is None:
         raise DataError("causal-lm needs a tokenizer with an end-of-text token")
-    stream: list[int] = []
-    for ids in tokenizer.encode_batch([line for line in lines if line], add_special_tokens=False):
-        stream += [*ids, tokenizer.eos_id]
-    return [
-        {"input_ids": stream[s : s + max_length], "labels": stream[s : s + max_length]}
-        for s in range(0, len(stream) - 1, max_length)
-        if len(stream[s : s + max_length]) > 1
+    stream = [
+        t
+        for ids in tokenizer.encode_batch([line for line in lines if line], add_special_tokens=False)
+        for t in (*ids, tokenizer.eos_id)
     ]
+    blocks = [b.tolist() for b in causal_lm_chunks(stream, max_length, eos_id=None)]
+    return [{"input_ids": b, "labels": b} for b in blocks if len(b) > 1]
 
 
 @torch.no_grad()
@@ -118,6 +122,7 @@ def held_out_scores(
 
 def pretrain(recipe: RecipeConfig, *, on_log: Callable[[int, float], None] | None = None, save: bool = True):
     from t2t.finetune.run import (
+        check_save_format,
         make_result,
         recipe_model,
         recipe_tokenizer,
@@ -139,6 +144,8 @@ def pretrain(recipe: RecipeConfig, *, on_log: Callable[[int, float], None] | Non
         train = causal_lm_features(train_lines, tokenizer, recipe.max_length)
         test = causal_lm_features(test_lines, tokenizer, recipe.max_length)
     model = recipe_model(recipe, tokenizer, 2, None)
+    if save and recipe.output_dir:
+        check_save_format(recipe, model)
     stats = train_recipe(recipe, model, train, device, on_log)
     scores = held_out_scores(model, test, model.config.pad_id, recipe.eval_batch_size, device)
     result = make_result(recipe, model, stats, scores, len(train), len(test))

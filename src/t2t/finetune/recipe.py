@@ -69,6 +69,9 @@ class RecipeConfig(StrictConfig):
     seed: int = 0
     device: str = "auto"
     output_dir: str | None = None
+    save_format: Literal["t2t", "hf"] = (
+        "t2t"  # hf: config.json + HF names (BertForSequenceClassification, ...)
+    )
 
     def validate(self) -> None:
         if self.task not in TASKS:

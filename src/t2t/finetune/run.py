@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 import t2t
-from t2t.errors import ConfigError
+from t2t.cli.common import resolve_device as cli_device
+from t2t.errors import ConfigError, T2TError
 from t2t.finetune import gpt_inputs
 from t2t.finetune.builtin import corpus_tokenizer
 from t2t.finetune.collate import collate
@@ -20,6 +21,7 @@ from t2t.finetune.loop import TrainStats, fit, freeze_backbone, predict, shuffle
 from t2t.finetune.recipe import PRETRAINING, RecipeConfig
 from t2t.finetune.resize import init_token_rows
 from t2t.finetune.scoring import score
+from t2t.interop.hf import family_for_config
 from t2t.model.build import with_head
 from t2t.model.models import T2TModel
 from t2t.presets import PRESETS
@@ -47,9 +49,12 @@ class FinetuneResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """The recipe's `device` (auto, cpu, cuda, cuda:N, mps) checked as the CLI's --device is; a bad
+    name is a ConfigError naming the recipe key."""
+    try:
+        return cli_device(name, option="device=")
+    except T2TError as err:
+        raise ConfigError(str(err)) from None
 
 
 def recipe_tokenizer(recipe: RecipeConfig, workdir: Path | None = None) -> Tokenizer:
@@ -117,6 +122,8 @@ def finetune(
     data = prepare(recipe, tokenizer)
     model = recipe_model(recipe, tokenizer, data.num_labels, data.label_names)
     init_token_rows(model, added)
+    if save and recipe.output_dir:
+        check_save_format(recipe, model)
     if recipe.freeze_encoder:
         freeze_backbone(model)
     stats = train_recipe(recipe, model, data.train, device, on_log)
@@ -183,11 +190,20 @@ def evaluate_prepared(
     return score(recipe.metric_names, predictions, data.references)
 
 
+def check_save_format(recipe: RecipeConfig, model: T2TModel) -> None:
+    """save_format=hf needs a transformers class for the model and its head; say so before training."""
+    if recipe.save_format == "hf" and family_for_config(model.config) is None:
+        raise ConfigError(
+            f"save_format=hf: a {model.config.arch} with head={model.config.task_head!r} has no transformers "
+            "class (BERT heads and GPT-2's lm / multiple-choice have); use save_format=t2t"
+        )
+
+
 def save_run(model: T2TModel, tokenizer: Tokenizer, recipe: RecipeConfig, result: FinetuneResult) -> Path:
-    """model + tokenizer side by side (t2t format: loadable by t2t.from_pretrained), the recipe and
-    results.json."""
+    """model + tokenizer side by side (t2t format, or transformers' with save_format=hf: either loads with
+    t2t.from_pretrained), the recipe and results.json."""
     directory = Path(recipe.output_dir or ".")
-    model.cpu().save_pretrained(directory, format="t2t")
+    model.cpu().save_pretrained(directory, format=recipe.save_format)
     tokenizer.save_pretrained(directory)
     recipe.save(directory / "recipe.yaml")
     info = {**result.to_json(), "torch": torch.__version__, "python": platform.python_version()}
