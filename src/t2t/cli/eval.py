@@ -19,7 +19,7 @@ from t2t.errors import T2TError
 EXAMPLE = (
     "t2t quickstart --fast --out qs",
     "t2t eval --model qs/model --tasks quickstart_translate,quickstart_sentiment --limit 50 --out qs/eval",
-    "t2t eval --model qs/model --tasks quickstart --split validation --num-beams 4",
+    "t2t eval --model qs/model --tasks quickstart --split validation --limit 20 --num-beams 4",
     "printf 'tasks:\\n  - {name: numbers, template: translation, source: data/builtin/quickstart/translate}\\n' > tasks.yaml",
     "t2t eval --model qs/model --tasks tasks.yaml --limit 20",
 )

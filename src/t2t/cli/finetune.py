@@ -12,9 +12,10 @@ from t2t.cli.common import check_output_dir, example_epilog, resolve_device
 EXAMPLE = (
     "t2t finetune --list",
     "t2t finetune --recipe bert-sentiment epochs=1 data.limit_train=500",
-    "t2t finetune --recipe bert-pretrain epochs=1 output_dir=runs/bert-pretrain",
-    "t2t finetune --recipe bert-qa model=runs/bert-pretrain output_dir=runs/bert-qa",
-    "t2t finetune --recipe my-recipe.yaml freeze_encoder=true",
+    "t2t finetune --recipe bert-pretrain max_steps=20 output_dir=runs/bert-pretrain",
+    "t2t finetune --recipe bert-qa model=runs/bert-pretrain max_steps=20 output_dir=runs/bert-qa",
+    "cp configs/finetune/bert-sentiment.yaml my-recipe.yaml      # a recipe of your own, to edit",
+    "t2t finetune --recipe my-recipe.yaml freeze_encoder=true max_steps=20 data.limit_test=100 --json",
 )
 
 
