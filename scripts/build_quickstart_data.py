@@ -132,7 +132,7 @@ def sentiment_task(rng: random.Random) -> dict[str, list[Example]]:
         with path.open(encoding="utf-8", newline="") as handle:
             return [
                 {"inputs": r["sentence"], "targets": r["label"]}
-                for r in csv.DictReader(handle, delimiter="\t")
+                for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
             ]
 
     train, test = read("train"), read("test")

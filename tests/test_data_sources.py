@@ -30,8 +30,11 @@ def test_jsonl_csv_tsv(tmp_path):
     assert list(read_records(jsonl)) == rows
     csv_text = 'inputs,targets\n"a, ""b""",x\n"c\td",y\n'
     assert list(read_records(write(tmp_path / "d.csv", csv_text))) == rows
-    tsv_text = 'inputs\ttargets\n"a, ""b"""\tx\n"c\td"\ty\n'
-    assert list(read_records(write(tmp_path / "d.tsv", tsv_text))) == rows
+    # TSV (IANA text/tab-separated-values, GLUE's files) has no quoting: cells are taken as they are, so
+    # a sentence that opens with a quote mark keeps it and never swallows the rows after it.
+    tsv_text = 'inputs\ttargets\n"Go," he said.\tx\na "b" c\ty\n'
+    tsv_rows = [{"inputs": '"Go," he said.', "targets": "x"}, {"inputs": 'a "b" c', "targets": "y"}]
+    assert list(read_records(write(tmp_path / "d.tsv", tsv_text))) == tsv_rows
 
 
 def test_plain_text_lines_and_documents(tmp_path):

@@ -159,7 +159,10 @@ class Records(Iterator[dict]):
                 )
 
     def _table(self, delimiter: str) -> Iterator[Any]:
-        reader = csv.reader(self._lines(), delimiter=delimiter)
+        # TSV cells are taken as they are (quotes included), as GLUE's files are read: a sentence that
+        # starts with a quote mark must not swallow the rows after it. CSV cells may be quoted.
+        quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        reader = csv.reader(self._lines(), delimiter=delimiter, quoting=quoting)
         try:
             header = next(reader)
         except StopIteration:
@@ -170,10 +173,8 @@ class Records(Iterator[dict]):
             if not row:
                 continue
             if len(row) != len(header):
-                self._bad(
-                    f"{self.where}: {len(row)} columns where the header has {len(header)}; "
-                    "quote cells that contain the delimiter"
-                )
+                fix = "a tab inside a cell?" if delimiter == "\t" else "quote cells that contain a comma"
+                self._bad(f"{self.where}: {len(row)} columns where the header has {len(header)}; {fix}")
                 continue
             yield dict(zip(header, row, strict=True))
 
