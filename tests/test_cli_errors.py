@@ -54,6 +54,15 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {p.name: p for p in root.iterdir()}
 
 
+def test_train_bad_device_is_one_line(capsys, tmp_path):
+    line = one_line_error(
+        capsys,
+        ["train", "--config", "configs/finetune_multitask.yaml", "device=foo", f"run_dir={tmp_path / 'run'}"],
+    )
+    assert "device='foo' is not a device; use cpu, cuda, cuda:N, mps or auto" in line
+    assert not (tmp_path / "run").exists()  # refused before the run directory is made
+
+
 def test_finetune_bad_device_is_one_line(capsys):
     line = one_line_error(capsys, ["finetune", "--recipe", "bert-sentiment", "device=foo", "epochs=1"])
     assert "device='foo' is not a device; use cpu, cuda, cuda:N, mps or auto" in line

@@ -17,13 +17,7 @@ from t2t.cli.main import build_parser, main
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["quickstart", "tokenizer", "train", "generate", "eval", "convert", "inspect", "plot", "finetune"]
 SHELL = {"&&", "||", "|", ">", ">>", ";"}  # a line with these runs in bash, not through main()
-# The train example fine-tunes from runs/stagewise-pretrain (configs/finetune_multitask.yaml's default
-# checkpoint), which a fresh checkout does not have, for 3000 steps; plot draws that run. They stay
-# strict xfails until src/t2t/cli/train.py's and plot.py's examples are a tiny run on built-in data.
-NOT_YET_RUNNABLE = {
-    "train": "train's example needs runs/stagewise-pretrain (not in a fresh checkout)",
-    "plot": "plot's example draws runs/multitask, which train's example does not make",
-}
+NOT_YET_RUNNABLE: dict[str, str] = {}  # command -> why its example cannot run yet (strict xfail)
 # Lines not run: a multi-process torchrun, and the full quickstart (test_quickstart.py runs --fast).
 SKIPPED = ("torchrun ", "t2t quickstart")
 
@@ -106,6 +100,8 @@ SLOW = {
     "finetune",
     "generate",
     "inspect",
+    "plot",
+    "train",
 }  # over 5 s here (subprocesses, training)
 
 

@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from t2t.errors import T2TError
+from t2t.utils.devices import DEVICE_TYPES, resolve_device
+
+__all__ = ["DEVICE_TYPES", "resolve_device"]
 
 
 def positive_int(text: str) -> int:
@@ -32,34 +35,6 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (cuda when available, else cpu)"
     )
-
-
-DEVICE_TYPES = ("cpu", "cuda", "mps")
-
-
-def resolve_device(name: str, option: str = "--device "):  # type: ignore[no-untyped-def]
-    """The torch.device that `name` (a flag's value) names, checked against this machine, so a typo or
-    a missing GPU is one line before anything loads. `option` says where the value came from in errors
-    ("--device ", or "device=" for a recipe field)."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        device = None
-    if device is None or device.type not in DEVICE_TYPES:
-        raise T2TError(f"{option}{name!r} is not a device; use cpu, cuda, cuda:N, mps or auto")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise T2TError(f"{option}{name}: CUDA is not available on this machine; use {option}cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            count = torch.cuda.device_count()
-            raise T2TError(f"{option}{name}: this machine has {count} CUDA device(s), cuda:0..{count - 1}")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise T2TError(f"{option}{name}: MPS (Apple GPU) is not available on this machine; use {option}cpu")
-    return device
 
 
 def check_output_dir(path: str | Path, option: str) -> Path:

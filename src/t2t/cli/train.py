@@ -12,10 +12,14 @@ from typing import Any
 
 from t2t.cli.common import example_epilog
 
+TINY_RUN = (
+    "t2t train --config configs/finetune_multitask.yaml model.checkpoint=null model.preset=t5-tiny "
+    "model.tokenizer=runs/tokenizer max_steps=20 eval.every=10 eval.limit=20 run_dir=runs/multitask"
+)
 EXAMPLE = (
-    "t2t train --config configs/finetune_multitask.yaml",
-    "t2t train --config configs/finetune_multitask.yaml optim.lr=3e-4 max_steps=2000 run_dir=runs/mt2",
-    "t2t train --config configs/finetune_multitask.yaml --resume      # continue after a crash",
+    "t2t tokenizer train --input data/builtin/finetune/corpus/train.txt --vocab-size 1000 --out runs/tokenizer",
+    TINY_RUN + "   # a tiny T5 from scratch on the built-in mixture",
+    TINY_RUN.replace("max_steps=20", "max_steps=40") + " --resume   # continue to step 40",
     "torchrun --nproc_per_node 2 -m t2t.cli.main train --config configs/pretrain_span_corruption.yaml",
 )
 

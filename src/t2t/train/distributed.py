@@ -15,6 +15,7 @@ import torch.distributed as dist
 from torch import nn
 
 from t2t.train.config import DistributedSection
+from t2t.utils.devices import resolve_device
 
 
 @dataclass
@@ -45,9 +46,9 @@ def init_distributed(cfg: DistributedSection, device_type: str) -> DistInfo:
 
 
 def device_for(name: str, info: DistInfo) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    """The recipe's `device` checked against this machine (a ConfigError naming device= otherwise); a
+    bare cuda is this process's GPU under torchrun."""
+    device = resolve_device(name, option="device=")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", info.local_rank)
     return device
