@@ -32,6 +32,10 @@ WORDNET = Path("/usr/share/wordnet")
 # Held-out books: no verse of these is in any training split nor in the pretraining corpus.
 TEST_BOOKS = ("Ruth", "Esth", "Eccl", "Jonah", "Mark", "Phil", "Jas", "1John")
 CORPUS_BYTES = 650_000
+# Training examples per task. The pair, choice and QA tasks need many different examples for a small model
+# trained from scratch to learn the cross-sentence matching instead of memorising (docs/finetuning.md).
+TRAIN_SIZE = {"paraphrase": 20000, "similarity": 20000, "entailment": 12000, "choice": 10000}
+QA_PARAGRAPHS = 1000  # training paragraphs of definitions (test: 60)
 NEGATORS = {"not", "no", "never", "nor", "none", "nothing", "neither", "without", "cannot", "n't"}
 AUXILIARIES = ("is", "was", "are", "were", "will", "shall", "can", "could", "would", "should", "may", "might")
 STOPWORDS = set(
@@ -330,15 +334,35 @@ def paraphrase_and_similarity(web: dict, kjv: dict, para_out: Path, sts_out: Pat
         other = kjv[rng.choice(neighbours)]
         para[split].append([a, same, 1] if rng.random() < 0.5 else [a, other, 0])
         kind = rng.random()
-        b = same if kind < 0.4 else other if kind < 0.8 else kjv[rng.choice(refs)]
+        b = same if kind < 0.4 else other if kind < 0.8 else kjv[_same_split(rng.choice(refs), split, refs)]
         sts[split].append([a, b, round(5 * dice(a, b), 2)])
+    for rows in (para, sts):  # the same verse text can stand in two books (and so in both splits)
+        test_texts = {text for row in rows["test"] for text in row[:2]}
+        rows["train"] = [row for row in rows["train"] if not test_texts & set(row[:2])]
     for split in ("train", "test"):
-        size = 2000 if split == "train" else 400
+        size = TRAIN_SIZE["paraphrase"] if split == "train" else 400
         write_tsv(
             para_out / f"{split}.tsv", ["sentence1", "sentence2", "label"], _balanced(para[split], 2, size)
         )
+        size = TRAIN_SIZE["similarity"] if split == "train" else 400
         rows = random.Random(3).sample(sts[split], min(size, len(sts[split])))
         write_tsv(sts_out / f"{split}.tsv", ["sentence1", "sentence2", "score"], rows)
+
+
+def _same_split(ref: tuple, split: str, refs: list) -> tuple:
+    """`ref` if it lies in `split`'s books, else one that does (its own generator, so the main draws stay
+    as they were): a distant verse never brings a test book into training, nor the reverse."""
+    if ("test" if is_test_book(ref[0]) else "train") == split:
+        return ref
+    pool = [r for r in refs if is_test_book(r[0]) == (split == "test")]
+    return random.Random(f"{ref}").choice(pool)
+
+
+def _unseen(train: list, test: list, key) -> list:  # type: ignore[no-untyped-def]
+    """Training items whose text (key) is not also a test item's: the same verse text can stand in two
+    books, and a lemma in two synsets."""
+    seen = {key(item) for item in test}
+    return [item for item in train if key(item) not in seen]
 
 
 def entailment(web: dict, out: Path) -> None:
@@ -368,9 +392,10 @@ def entailment(web: dict, out: Path) -> None:
             else:
                 hypothesis = clause
             rows[split].append({"premise": premise, "hypothesis": hypothesis, "label": kind})
+    rows["train"] = _unseen(rows["train"], rows["test"], lambda r: r["premise"])
     for split, items in rows.items():
         keyed = [[r["premise"], r["hypothesis"], r["label"]] for r in items]
-        picked = _balanced(keyed, 2, 2400 if split == "train" else 450)
+        picked = _balanced(keyed, 2, TRAIN_SIZE["entailment"] if split == "train" else 450)
         write_jsonl(
             out / f"{split}.jsonl", [{"premise": p, "hypothesis": h, "label": y} for p, h, y in picked]
         )
@@ -413,10 +438,13 @@ def multiple_choice(web: dict, out: Path) -> None:
         rows["test" if is_test_book(book) else "train"].append(
             {"context": context, "endings": endings, "label": label}
         )
+    rows["train"] = _unseen(rows["train"], rows["test"], lambda r: r["context"])
     for split, items in rows.items():
         write_jsonl(
             out / f"{split}.jsonl",
-            random.Random(6).sample(items, min(len(items), 2000 if split == "train" else 400)),
+            random.Random(6).sample(
+                items, min(len(items), TRAIN_SIZE["choice"] if split == "train" else 400)
+            ),
         )
 
 
@@ -482,44 +510,65 @@ def question_answering(nouns: list[dict], out: Path) -> None:
         if not re.fullmatch(r"[a-z][a-z ,()'-]*", definition):
             continue
         pool["test" if bucket(synset["offset"]) < 0.12 else "train"].append((lemma, definition))
+    data: dict[str, list[dict]] = {"train": [], "test": []}
+    used: dict[str, int] = {}
     for split, items in pool.items():
         rng.shuffle(items)
-        count = 300 if split == "train" else 60
-        data, used = [], 0
-        for p in range(count):
-            size = rng.randint(6, 16)
-            entries = items[used : used + size]
-            used += size
-            context, spans = "", []
-            for lemma, definition in entries:
-                article = "An" if lemma[0] in "aeiou" else "A"
-                sentence = f"{article} {lemma} is {definition}. "
-                lemma_start = len(context) + len(article) + 1
-                spans.append((article, lemma, definition, lemma_start + len(f"{lemma} is "), lemma_start))
-                context += sentence
-            context = context.strip()
-            qas = []
-            for k, (article, lemma, definition, def_start, lemma_start) in enumerate(
-                rng.sample(spans, min(4, len(spans)))
-            ):
-                if k % 2 == 0:
-                    question, answer, start = f"What is {article.lower()} {lemma}?", definition, def_start
-                else:
-                    question, answer, start = f"Which word means {definition}?", lemma, lemma_start
-                assert context[start : start + len(answer)] == answer, (context, answer, start)
-                qas.append(
-                    {
-                        "id": f"{split}-{p}-{k}",
-                        "question": question,
-                        "answers": [{"text": answer, "answer_start": start}],
-                    }
-                )
-            data.append({"title": f"definitions {p}", "paragraphs": [{"context": context, "qas": qas}]})
+        if split == "train":  # a lemma or definition of two synsets stays out of training (after the
+            # shuffle, so the generator's draws and the test split are as they were)
+            test_words = {w for pair in pool["test"] for w in pair}
+            items[:] = [(lemma, d) for lemma, d in items if lemma not in test_words and d not in test_words]
+        used[split] = _qa_paragraphs(items, 0, 300 if split == "train" else 60, split, rng, data[split])
+    # Further training paragraphs from the unused training definitions, drawn with their own generator so
+    # that the first 300 and the test split stay as they were.
+    more = random.Random(9)
+    _qa_paragraphs(pool["train"], used["train"], QA_PARAGRAPHS - 300, "train", more, data["train"])
+    for split, paragraphs in data.items():
         path = out / f"{split}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
-            json.dumps({"version": "1.1", "data": data}, ensure_ascii=False) + "\n", encoding="utf-8"
+            json.dumps({"version": "1.1", "data": paragraphs}, ensure_ascii=False) + "\n", encoding="utf-8"
         )
+
+
+def _qa_paragraphs(
+    items: list[tuple[str, str]], used: int, count: int, split: str, rng: random.Random, data: list[dict]
+) -> int:
+    """`count` paragraphs of 6-16 definitions from items[used:], 4 questions each, appended to `data`;
+    returns how many items are used then."""
+    for _ in range(count):
+        p = len(data)
+        size = rng.randint(6, 16)
+        entries = items[used : used + size]
+        if len(entries) < size:
+            raise SystemExit(f"{split}: only {len(items)} definitions for {p + 1} paragraphs")
+        used += size
+        context, spans = "", []
+        for lemma, definition in entries:
+            article = "An" if lemma[0] in "aeiou" else "A"
+            sentence = f"{article} {lemma} is {definition}. "
+            lemma_start = len(context) + len(article) + 1
+            spans.append((article, lemma, definition, lemma_start + len(f"{lemma} is "), lemma_start))
+            context += sentence
+        context = context.strip()
+        qas = []
+        for k, (article, lemma, definition, def_start, lemma_start) in enumerate(
+            rng.sample(spans, min(4, len(spans)))
+        ):
+            if k % 2 == 0:
+                question, answer, start = f"What is {article.lower()} {lemma}?", definition, def_start
+            else:
+                question, answer, start = f"Which word means {definition}?", lemma, lemma_start
+            assert context[start : start + len(answer)] == answer, (context, answer, start)
+            qas.append(
+                {
+                    "id": f"{split}-{p}-{k}",
+                    "question": question,
+                    "answers": [{"text": answer, "answer_start": start}],
+                }
+            )
+        data.append({"title": f"definitions {p}", "paragraphs": [{"context": context, "qas": qas}]})
+    return used
 
 
 def main() -> None:

@@ -23,6 +23,11 @@ from t2t.model.loss import IGNORE_INDEX
 from t2t.tokenizer import Tokenizer
 
 HELD_OUT = 0.05  # share of the corpus' lines (its end) kept for scoring
+MAX_MASK_COPIES = 10  # BERT's dupe_factor: differently masked copies of the pretraining data
+
+
+def mask_copies(epochs: float) -> int:
+    return max(1, min(MAX_MASK_COPIES, math.ceil(epochs)))
 
 
 def corpus_lines(recipe: RecipeConfig) -> tuple[list[str], list[str]]:
@@ -135,20 +140,25 @@ def pretrain(recipe: RecipeConfig, *, on_log: Callable[[int, float], None] | Non
     device = resolve_device(recipe.device)
     tokenizer = recipe_tokenizer(recipe)
     train_lines, test_lines = corpus_lines(recipe)
+    epoch_size = None
     if recipe.task == "mlm-nsp":
         build = lambda lines, seed: mlm_nsp_features(  # noqa: E731
             lines, tokenizer, recipe.max_length, recipe.mask_probability, seed
         )
-        train, test = build(train_lines, recipe.seed), build(test_lines, recipe.seed + 1)
+        # A fresh masking and pairing for each epoch (up to BERT's dupe_factor of 10), so more epochs do
+        # not show the model the same masked tokens again.
+        copies = [build(train_lines, recipe.seed + k) for k in range(mask_copies(recipe.epochs))]
+        train, epoch_size = [f for copy in copies for f in copy], len(copies[0])
+        test = build(test_lines, recipe.seed + 1000)
     else:
         train = causal_lm_features(train_lines, tokenizer, recipe.max_length)
         test = causal_lm_features(test_lines, tokenizer, recipe.max_length)
     model = recipe_model(recipe, tokenizer, 2, None)
     if save and recipe.output_dir:
         check_save_format(recipe, model)
-    stats = train_recipe(recipe, model, train, device, on_log)
+    stats = train_recipe(recipe, model, train, device, on_log, epoch_size=epoch_size)
     scores = held_out_scores(model, test, model.config.pad_id, recipe.eval_batch_size, device)
-    result = make_result(recipe, model, stats, scores, len(train), len(test))
+    result = make_result(recipe, model, stats, scores, epoch_size or len(train), len(test))
     if save and recipe.output_dir:
         save_run(model, tokenizer, recipe, result)
     return result

@@ -140,13 +140,16 @@ def train_recipe(
     features: list[dict],
     device: torch.device,
     on_log: Callable[[int, float], None] | None = None,
+    *,
+    epoch_size: int | None = None,
 ) -> TrainStats:
-    """The recipe's epochs (or max_steps) over shuffled batches of `features`."""
+    """The recipe's epochs (or max_steps) over shuffled batches of `features`; an epoch is `epoch_size`
+    features (default: all of them; fewer when `features` holds several maskings of the same data)."""
     pad = model.config.pad_id
     return fit(
         model,
         shuffled_batches(features, recipe.batch_size, lambda f: collate(f, pad), recipe.seed),
-        steps_for(len(features), recipe.batch_size, recipe.epochs, recipe.max_steps),
+        steps_for(epoch_size or len(features), recipe.batch_size, recipe.epochs, recipe.max_steps),
         learning_rate=recipe.learning_rate,
         warmup=recipe.warmup,
         weight_decay=recipe.weight_decay,
