@@ -11,14 +11,25 @@ from t2t.utils.devices import DEVICE_TYPES, resolve_device
 __all__ = ["DEVICE_TYPES", "resolve_device"]
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} should be at least 1")
-    return value
+def int_at_least(least: int):  # type: ignore[no-untyped-def]
+    """An argparse type: an integer no smaller than `least`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(
+                f"{value} should not be negative" if least == 0 else f"{value} should be at least {least}"
+            )
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 def non_negative_float(text: str) -> float:

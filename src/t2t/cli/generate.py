@@ -21,6 +21,7 @@ from t2t.cli.common import (
     add_device_argument,
     example_epilog,
     non_negative_float,
+    non_negative_int,
     positive_int,
     resolve_device,
 )
@@ -37,16 +38,6 @@ EXAMPLE = (
 PROMPT_KEYS = ("prompt", "inputs")  # "inputs": the key of t2t's {"inputs", "targets"} examples
 DEFAULT_MAX_NEW_TOKENS = 64
 EARLY_STOPPING = {"true": True, "false": False, "never": "never"}
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} should not be negative")
-    return value
 
 
 def early_stopping(text: str) -> bool | str:
