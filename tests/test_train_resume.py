@@ -91,3 +91,21 @@ def test_resume_restores_position_optimizer_and_counters(tmp_path):
     assert result.step == 5 and len(result.losses) == 2
     assert stream.position == 5
     assert trainer.optimizer.state_dict()["state"][0]["step"] == 5
+
+
+def test_resume_from_a_dangling_last_link_is_refused(tmp_path):
+    """A `last` link whose checkpoint is gone must not silently restart from step 0."""
+    import shutil
+
+    import pytest
+
+    from t2t.errors import CheckpointError
+    from t2t.train import Trainer
+    from test_train_support import ToyStream, config, tiny_model
+
+    cfg = config(tmp_path, max_steps=2, checkpoint={"every": 1, "keep_last": 2})
+    Trainer(cfg, model=tiny_model(), train_stream=ToyStream()).fit()
+    root = next(tmp_path.rglob("checkpoints"))
+    shutil.rmtree((root / "last").resolve())
+    with pytest.raises(CheckpointError, match=r"last points at .*missing; point it at step-0+1"):
+        Trainer(cfg.replace(max_steps=4, resume=True), model=tiny_model(), train_stream=ToyStream()).fit()

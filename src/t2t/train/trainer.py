@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import sys
 import time
@@ -205,6 +206,11 @@ class Trainer:
 
     def _resume_state(self) -> dict[str, Any] | None:
         directory = checkpoint.resolve_link(self.ckpt_root, "last")
+        link = self.ckpt_root / "last"
+        if directory is None and link.is_symlink():
+            steps = sorted(p.name for p in self.ckpt_root.glob("step-*") if p.is_dir())
+            hint = f"point it at {steps[-1]} (ln -sfn {steps[-1]} {link})" if steps else "remove it"
+            raise CheckpointError(f"{link} points at {os.readlink(link)}, which is missing; {hint}")
         if directory is None:
             if self.dist.is_main:
                 print(f"t2t train: no checkpoint in {self.ckpt_root}; starting from step 0", file=sys.stderr)
