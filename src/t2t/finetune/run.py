@@ -97,6 +97,11 @@ def recipe_model(
         raise ConfigError(
             f"model={recipe.model!r} is a {model.config.arch} model; family={recipe.family} needs a {expected}"
         )
+    if recipe.max_length > model.config.max_positions:
+        raise ConfigError(
+            f"max_length={recipe.max_length} is longer than {recipe.model}'s max_positions="
+            f"{model.config.max_positions}; use max_length={model.config.max_positions} or less"
+        )
     if model.config.task_head == recipe.head and model.config.num_labels == num_labels:
         return model
     return with_head(model, recipe.head, **head_fields)
