@@ -9,13 +9,14 @@ item needs the rule rather than a memorised answer:
 - sentiment: real sentences (World English Bible verses and WordNet examples, public domain / WordNet
   licence) with rule-derived labels, taken from data/builtin/finetune/sentiment (built by
   scripts/build_finetune_data.py); split by book / synset there.
-- question: questions over facts stated in a given context (names and cities are real, the facts are
-  made up and drawn anew for each context); no fact of a test context occurs in a training context.
+- question: a person's home or another person's job, asked about a context that states both (names,
+  cities and jobs are real, the facts are made up and drawn anew for each context); no fact of a test
+  context occurs in a training context.
 - summarize: short reports whose summary is the main event without its side remarks; test reports use
   people, places and events that never occur together in training.
-- reasoning: modus ponens with a distractor rule (`If A, X gets P. If B, X gets Q. A. What happens to
-  X?` -> P); test items use (subject, property) pairs that never occur in training, and both rules of an
-  item use pairs of its own split, so which properties go with a subject never gives the answer away.
+- reasoning: a rule and a fact that affirms its condition (modus ponens: `If A, X gets P. A. What
+  happens to X?` -> P) or denies it (`... Not A ...` -> `nothing follows`); test items use (subject,
+  property) pairs that never occur in training.
 
     .venv/bin/python scripts/build_quickstart_data.py [--out data/builtin/quickstart]
 """
@@ -89,7 +90,7 @@ FILLERS = (
     "Children played in the square.",
     "The mayor was on holiday.",
 )
-# Rule conditions of the reasoning task; the stated fact is one of them as a sentence.
+# Rule conditions of the reasoning task; the stated fact is one of them or its negation, as a sentence.
 CONDITIONS = (
     "it rains",
     "the sun shines",
@@ -111,6 +112,7 @@ SUBJECTS = tuple(
         "fence river hill"
     )
 )
+UNKNOWN = "nothing follows"  # the answer when the fact denies the condition
 PROPERTIES = words(
     "wet dry cold warm muddy icy dark bright slippery dusty frozen hot soft hard green brown white black "
     "quiet loud damp shiny"
@@ -149,26 +151,29 @@ def pairs_split(rng: random.Random, left: list[str], right: list[str], share: fl
 
 
 def question_task(rng: random.Random) -> dict[str, list[Example]]:
-    # Facts are drawn at random for each context, and no (person, place or job) fact of a test context
-    # occurs in any training context: the answer has to be read from the context.
+    # Each context states one person's home and another person's job (in either order, sometimes with a
+    # side remark); the question asks for one of them. No (person, place or job) fact of a test context
+    # occurs in any training context, so the answer has to be read from the context, not remembered.
     train_pairs, test_pairs = pairs_split(rng, FIRST_NAMES, CITIES + JOBS, share=0.2)
     plan = {"train": (train_pairs, 3000), "validation": (test_pairs, 100), "test": (test_pairs, 200)}
-    cities = set(CITIES)
     out: dict[str, list[Example]] = {}
     for split, (allowed, count) in plan.items():
-        by_person: dict[str, list[str]] = {}
-        for person, value in sorted(allowed):
-            by_person.setdefault(person, []).append(value)
-        people = sorted(by_person)
+        homes = sorted((p, v) for p, v in allowed if v in CITIES)
+        jobs = sorted((p, v) for p, v in allowed if v in JOBS)
         rows = []
-        for _ in range(count):
-            facts = [(p, rng.choice(by_person[p])) for p in rng.sample(people, rng.randint(2, 4))]
-            person, answer = rng.choice(facts)
-            question = f"Where does {person} live?" if answer in cities else f"What does {person} work as?"
-            context = " ".join(
-                f"{p} lives in {v}." if v in cities else f"{p} works as a {v}." for p, v in facts
-            )
-            rows.append({"question": question, "context": context, "answers": [answer]})
+        while len(rows) < count:
+            (home_person, city), (job_person, job) = rng.choice(homes), rng.choice(jobs)
+            if home_person == job_person:
+                continue
+            facts = [f"{home_person} lives in {city}.", f"{job_person} works as a {job}."]
+            rng.shuffle(facts)
+            if rng.random() < 0.3:
+                facts.insert(rng.randint(0, 2), rng.choice(FILLERS))
+            if rng.random() < 0.5:
+                question, answer = f"Where does {home_person} live?", city
+            else:
+                question, answer = f"What does {job_person} work as?", job
+            rows.append({"question": question, "context": " ".join(facts), "answers": [answer]})
         out[split] = rows
     return out
 
@@ -190,26 +195,31 @@ def summarize_task(rng: random.Random) -> dict[str, list[Example]]:
 
 
 def reasoning_task(rng: random.Random) -> dict[str, list[Example]]:
+    # One rule and a fact: the fact affirms the rule's condition (modus ponens: the consequence follows)
+    # or denies it (nothing follows: denying the antecedent proves nothing), half and half. Test items
+    # use (subject, property) pairs that never occur in training, so the property must be read from
+    # the rule, and whether it follows from the fact.
     train_pairs, test_pairs = pairs_split(rng, SUBJECTS, PROPERTIES, share=0.2)
     out: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
     plan = {"train": (train_pairs, 3000), "validation": (test_pairs, 100), "test": (test_pairs, 200)}
     for split, (allowed, count) in plan.items():
         allowed_list = sorted(allowed)
-        by_subject: dict[str, list[str]] = {}
-        for subject, prop in allowed_list:
-            by_subject.setdefault(subject, []).append(prop)
         while len(out[split]) < count:
-            subject, answer = rng.choice(allowed_list)
-            # The distractor is a pair of the same split too, so knowing which properties go with a
-            # subject never tells the answer: only the rule whose condition is the stated fact does.
-            other = rng.choice([p for p in by_subject[subject] if p != answer])
-            cond, cond2 = rng.sample(CONDITIONS, 2)
-            fact = cond[0].upper() + cond[1:]
-            rules = [f"If {cond}, {subject} gets {answer}.", f"If {cond2}, {subject} gets {other}."]
-            rng.shuffle(rules)
-            text = f"{rules[0]} {rules[1]} {fact}. What happens to {subject}?"
-            out[split].append({"inputs": text, "targets": answer})
+            subject, prop = rng.choice(allowed_list)
+            cond = rng.choice(CONDITIONS)
+            affirmed = rng.random() < 0.5
+            fact = cond if affirmed else negate(cond)
+            text = (
+                f"If {cond}, {subject} gets {prop}. {fact[0].upper() + fact[1:]}. What happens to {subject}?"
+            )
+            out[split].append({"inputs": text, "targets": prop if affirmed else UNKNOWN})
     return out
+
+
+def negate(condition: str) -> str:
+    """'the sun shines' -> 'the sun does not shine' (every condition is a subject and one -s verb)."""
+    *subject, verb = condition.split()
+    return " ".join([*subject, "does not", verb[:-1]])
 
 
 def split_list(rows: list[Example], *, test: int, validation: int) -> dict[str, list[Example]]:

@@ -30,17 +30,24 @@ def test_no_test_example_is_in_training(name: str) -> None:
 
 
 def test_rule_tasks_hold_out_what_a_memoriser_would_need() -> None:
-    """Reasoning: no (subject, answer) pair of the test split is an answer in training; question: no fact
-    of a test context is stated in training; translation: no test number is a training number. So a
-    held-out item cannot be answered from memory."""
+    """Reasoning: no (subject, property) pair of a test rule is stated in training, and half the facts
+    deny the rule's condition (answer: nothing follows); question: no fact of a test context is stated
+    in training; translation: no test number is a training number. So a held-out item cannot be
+    answered from memory."""
     register_quickstart_tasks()
-    pair = re.compile(r"What happens to (.+)\?$")
+    rule = re.compile(r"If [^,]+, (.+?) gets (\w+)\. ")
+    reasoning = get_task("quickstart_reasoning")
 
     def pairs(split: str) -> set[tuple[str, str]]:
-        task = get_task("quickstart_reasoning")
-        return {(pair.search(e["inputs"]).group(1), e["targets"]) for e in task.examples(split)}  # type: ignore[union-attr]
+        return {rule.search(e["inputs"]).groups() for e in reasoning.examples(split)}  # type: ignore[union-attr]
 
-    assert not pairs("test") & pairs("train")
+    assert pairs("test") and not pairs("test") & pairs("train")
+    for split in ("train", "test"):
+        examples = list(reasoning.examples(split))
+        denied = [e for e in examples if " does not " in e["inputs"]]
+        assert all(e["targets"] == "nothing follows" for e in denied)
+        assert all(rule.search(e["inputs"]).group(2) == e["targets"] for e in examples if e not in denied)  # type: ignore[union-attr]
+        assert 0.4 < len(denied) / len(examples) < 0.6
     fact = re.compile(r"(\w+) (?:lives in|works as a) (\w+)\.")
 
     def facts(split: str) -> set[tuple[str, str]]:
@@ -80,7 +87,15 @@ def test_fast_quickstart_end_to_end(tmp_path: Path) -> None:
         for metrics in variant.values():
             assert all(0.0 <= v <= 100.0 for v in metrics.values())
     assert "| quickstart_reasoning (rule) | exact_match |" in run.stdout
-    assert len(report["answers"]) == 5 and all(isinstance(a, str) for _, a in report["answers"])
+    assert "Target: at least 90 exact match on every rule task" in run.stdout
+    assert report["rule_target"] == {"metric": "exact_match", "at_least": 90.0}
+    for task, met in report["rule_target_met"].items():
+        for variant, ok in met.items():
+            assert ok == (report["scores"][variant][task]["exact_match"] >= 90.0)
+    assert [line.split("] ")[1] for line in run.stdout.splitlines() if line.startswith("== [")] == list(
+        report["stages"]
+    )
+    assert len(report["answers"]) == 6 and all(isinstance(a, str) for _, a in report["answers"])
     # The model directory is what t2t generate takes as it is.
     gen = subprocess.run(
         [
@@ -97,3 +112,33 @@ def test_fast_quickstart_end_to_end(tmp_path: Path) -> None:
         timeout=300,
     )
     assert gen.returncode == 0, gen.stderr[-2000:]
+    # ... and so is t2t eval, which scores it as the quickstart did.
+    eval_out = tmp_path / "eval"
+    ev = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "t2t.cli.main",
+            "eval",
+            "--model",
+            str(out / "model"),
+            "--tasks",
+            "quickstart_translate",
+            "--limit",
+            "40",
+            "--batch-size",
+            "64",
+            "--max-new-tokens",
+            "24",
+            "--quiet",
+            "--out",
+            str(eval_out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    scored = json.loads((eval_out / "eval.json").read_text())
+    exact = report["scores"]["pretrained"]["quickstart_translate"]["exact_match"]
+    assert abs(scored["scores"]["quickstart_translate"]["exact_match"] - exact) < 1e-6

@@ -18,13 +18,19 @@ class QuickstartPlan:
     pretrain_batch_size: int
     pretrain_input_length: int  # span-corrupted inputs; the raw span is longer (T5's 512 -> 568)
     finetune_steps: int
-    finetune_batch_size: int
+    finetune_batch_size: int  # rows per step; packed rows hold several examples each
+    finetune_pack: bool  # several examples per row (attention stays inside each), as T5 fine-tunes
     pretrain_lr: float  # AdamW, linear warmup then T5's inverse square root
     finetune_lr: float  # AdamW, linear warmup then constant (T5 fine-tunes at a constant rate)
     warmup_steps: int
     max_input_length: int
     max_target_length: int
     eval_limit: int | None  # test examples per task (None: all)
+    # Pretraining text: the built-in prose ("prose"), or the prose and the tasks' training inputs
+    # without their targets ("prose+inputs", in-domain unlabeled text).
+    pretrain_corpus: str = "prose"
+    dropout: float = 0.0
+    finetune_schedule: str = "constant"  # after warmup: constant (T5's fine-tuning) or linear decay to 0
 
 
 PLANS = {
@@ -39,7 +45,8 @@ PLANS = {
         pretrain_batch_size=32,
         pretrain_input_length=64,
         finetune_steps=3000,
-        finetune_batch_size=32,
+        finetune_batch_size=12,
+        finetune_pack=True,
         pretrain_lr=2e-3,
         finetune_lr=1e-3,
         warmup_steps=100,
@@ -58,7 +65,8 @@ PLANS = {
         pretrain_batch_size=16,
         pretrain_input_length=48,
         finetune_steps=120,
-        finetune_batch_size=16,
+        finetune_batch_size=8,
+        finetune_pack=True,
         pretrain_lr=3e-3,
         finetune_lr=2e-3,
         warmup_steps=20,

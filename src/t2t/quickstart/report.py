@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from t2t.quickstart.tasks import RULE_TASKS
+from t2t.quickstart.tasks import RULE_TARGET, RULE_TASKS
 
 
 def render_report(report: Any) -> str:
@@ -23,6 +23,7 @@ def render_report(report: Any) -> str:
         for metric in metrics:
             cells = [_cell(report.scores[v].get(task, {}).get(metric)) for v in variants]
             lines.append(f"| {task}{mark} | {metric} | " + " | ".join(cells) + " |")
+    lines += ["", *target_lines(report.scores)]
     lines += ["", "| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {name} | {seconds:.1f} |" for name, seconds in report.stages.items()]
     lines += [f"| total | {report.total_seconds:.1f} |", ""]
@@ -33,8 +34,8 @@ def render_report(report: Any) -> str:
     if report.model_dir:
         lines += [
             f"Model and tokenizer: {report.model_dir}",
-            f'  t2t generate --model {report.model_dir} "reasoning: If it snows, the roof gets white. If the '
-            f'wind blows, the roof gets cold. It snows. What happens to the roof?"',
+            f'  t2t generate --model {report.model_dir} "reasoning: If it snows, the roof gets white. It '
+            f'snows. What happens to the roof?"',
             f"  t2t eval --model {report.model_dir} --tasks quickstart_reasoning,quickstart_translate",
             "",
         ]
@@ -43,3 +44,26 @@ def render_report(report: Any) -> str:
 
 def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def target_verdicts(scores: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, bool]]:
+    """task -> variant -> whether its held-out exact match reaches RULE_TARGET (rule tasks only)."""
+    return {
+        task: {v: scores[v].get(task, {}).get("exact_match", 0.0) >= RULE_TARGET for v in scores}
+        for task in RULE_TASKS
+        if any(task in per_task for per_task in scores.values())
+    }
+
+
+def target_lines(scores: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    lines = [
+        f"Target: at least {RULE_TARGET:.0f} exact match on every rule task (its held-out items need the "
+        "rule, not a memorised fact):"
+    ]
+    for task, met in target_verdicts(scores).items():
+        cells = [
+            f"{v} {_cell(scores[v][task].get('exact_match'))} ({'met' if ok else 'missed'})"
+            for v, ok in met.items()
+        ]
+        lines.append(f"- {task}: " + ", ".join(cells))
+    return lines

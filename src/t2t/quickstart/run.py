@@ -23,8 +23,8 @@ import torch
 from t2t.data import Task, get_task, make_stream
 from t2t.presets import preset
 from t2t.quickstart.plan import PLANS, QuickstartPlan
-from t2t.quickstart.report import render_report
-from t2t.quickstart.tasks import DATA_DIR, QUICKSTART_TASKS, register_quickstart_tasks
+from t2t.quickstart.report import render_report, target_verdicts
+from t2t.quickstart.tasks import DATA_DIR, QUICKSTART_TASKS, RULE_TARGET, register_quickstart_tasks
 from t2t.utils.io import atomic_open, atomic_write_text
 
 CORPUS = DATA_DIR.parent / "finetune" / "corpus" / "train.txt"
@@ -33,8 +33,8 @@ PROMPTS = (
     "classify sentiment: The harvest was rich and everyone rejoiced.",
     "question: Where does Clara live? context: Tom works as a baker. Clara lives in Lisbon.",
     "summarize: It was a cold day. Emma, a pilot from Oslo, built a wooden bridge on Sunday. Nobody expected it.",
-    "reasoning: If it rains, the ground gets wet. If the sun shines, the ground gets dry. It rains. What happens "
-    "to the ground?",
+    "reasoning: If it rains, the ground gets wet. It rains. What happens to the ground?",
+    "reasoning: If the sun shines, the road gets dry. The sun does not shine. What happens to the road?",
 )
 
 
@@ -54,7 +54,11 @@ class QuickstartReport:
         return sum(self.stages.values())
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"total_seconds": self.total_seconds}
+        return dataclasses.asdict(self) | {
+            "total_seconds": self.total_seconds,
+            "rule_target": {"metric": "exact_match", "at_least": RULE_TARGET},
+            "rule_target_met": target_verdicts(self.scores),
+        }
 
 
 def run_quickstart(
@@ -106,9 +110,10 @@ def run_quickstart(
                 max_target_length=plan.max_target_length,
                 seed=seed,
                 shuffle=True,
+                pack=plan.finetune_pack,
             )
             run_dir = out / "runs" / f"finetune-{variant.replace(' ', '-')}"
-            schedule = {"name": "constant", "lr": plan.finetune_lr, "steps": plan.finetune_steps}
+            schedule = {"name": plan.finetune_schedule, "lr": plan.finetune_lr, "steps": plan.finetune_steps}
             _fit(plan, model, tokenizer, stream, run_dir, schedule, seed, device, progress)
         with _stage(report, f"evaluate ({variant})", log):
             report.scores[variant] = _evaluate(model, tokenizer, tasks, plan, progress)
@@ -127,13 +132,18 @@ def run_quickstart(
     return report
 
 
+STAGES = 7  # tokenizer, pretrain, finetune and evaluate for both variants, prompts + save
+
+
 @contextmanager
 def _stage(report: QuickstartReport, name: str, log: Callable[[str], None]) -> Iterator[None]:
-    log(f"== {name}")
+    """Announce a stage as [k/7] (training and evaluation stages show their own bars), then time it."""
+    log(f"== [{len(report.stages) + 1}/{STAGES}] {name}")
     start = time.perf_counter()
     yield
     report.stages[name] = time.perf_counter() - start
-    log(f"   {name}: {report.stages[name]:.1f}s")
+    elapsed = report.total_seconds
+    log(f"   {name}: {report.stages[name]:.1f}s ({elapsed / 60:.1f} min so far)")
 
 
 def _device(device: str) -> str:
@@ -150,20 +160,18 @@ def _lines(tasks: list[Task]) -> Iterator[str]:
 
 
 def _train_tokenizer(plan: QuickstartPlan, tasks: list[Task], work: Path) -> Any:
-    """A sentencepiece vocabulary over the corpus and the tasks' training text (never their test text).
-
-    The pretraining corpus is the built-in prose plus the tasks' training inputs without their targets:
-    unlabeled in-domain text, as the T5 paper's in-domain pretraining ablations use."""
+    """A sentencepiece vocabulary over the corpus and the tasks' training text (never their test text),
+    and the pretraining text: the built-in prose, plus with plan.pretrain_corpus="prose+inputs" the
+    tasks' training inputs without their targets (unlabeled in-domain text, as the T5 paper's in-domain
+    ablations use)."""
     from t2t.tokenizer import TokenizerConfig, train_tokenizer
 
     work.mkdir(parents=True, exist_ok=True)
     task_text = list(_lines(tasks))
     corpus_text = CORPUS.read_text(encoding="utf-8").splitlines()
     atomic_write_text(work / "tokenizer.txt", "\n".join(corpus_text + task_text) + "\n")
-    inputs_only = task_text[0::2]
-    atomic_write_text(
-        work / "pretrain.txt", "\n".join(line for line in corpus_text + inputs_only if line) + "\n"
-    )
+    pretrain_text = corpus_text + (task_text[0::2] if plan.pretrain_corpus == "prose+inputs" else [])
+    atomic_write_text(work / "pretrain.txt", "\n".join(line for line in pretrain_text if line) + "\n")
     return train_tokenizer([work / "tokenizer.txt"], TokenizerConfig(vocab_size=plan.vocab_size))
 
 
@@ -179,7 +187,7 @@ def _build_model(plan: QuickstartPlan, tokenizer: Any) -> Any:
         head_dim=plan.d_model // plan.n_heads,
         n_encoder_layers=plan.n_layers,
         n_decoder_layers=plan.n_layers,
-        dropout=0.0,
+        dropout=plan.dropout,
     )
     return build_model(config)
 

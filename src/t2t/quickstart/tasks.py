@@ -36,6 +36,7 @@ QUICKSTART_TASKS = (
 QUICKSTART_MIXTURE = "quickstart"
 # Tasks whose held-out items need the rule, not a memorised fact: the quickstart aims at >= 90% EM there.
 RULE_TASKS = ("quickstart_translate", "quickstart_question", "quickstart_summarize", "quickstart_reasoning")
+RULE_TARGET = 90.0
 
 
 def _build(data_dir: Path) -> list[Task]:
