@@ -25,7 +25,8 @@ TINY = ["tokenizer_vocab_size=400", "model_overrides={}", "max_length=64", "eval
 
 
 def quick(name: str, *overrides: str):
-    return load_recipe(name, [*TINY, "data.limit_train=64", "data.limit_test=24", "max_steps=3", *overrides])
+    limits = ["data.limit_train=64", "data.limit_test=24", "epochs=10", "max_steps=3"]  # max_steps decides
+    return load_recipe(name, [*TINY, *limits, *overrides])
 
 
 def test_every_builtin_recipe_loads():
