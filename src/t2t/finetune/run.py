@@ -82,14 +82,14 @@ def recipe_model(
         ids = {"pad_id": tokenizer.pad_id if tokenizer.pad_id is not None else tokenizer.eos_id or 0}
         if recipe.family == "gpt":
             ids.update(eos_id=tokenizer.eos_id, bos_id=tokenizer.eos_id)
-        config = base.replace(
-            vocab_size=tokenizer.model_vocab_size,
-            max_positions=max(base.max_positions, recipe.max_length),
-            head=recipe.head,
+        fields = {
+            "vocab_size": tokenizer.model_vocab_size,
+            "max_positions": max(base.max_positions, recipe.max_length),
+            "head": recipe.head,
             **ids,
             **head_fields,
-            **recipe.model_overrides,
-        )
+        }
+        config = base.replace(**{**fields, **recipe.model_overrides})  # the recipe's overrides win
         return t2t.build_model(config)
     model = t2t.from_pretrained(recipe.model)
     expected = "encoder" if recipe.family == "bert" else "decoder"
