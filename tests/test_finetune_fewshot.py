@@ -62,3 +62,11 @@ def test_generate_cli_task_option(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("sentiment (2-shot): accuracy ")
     assert main([*argv, "a prompt"]) == 2
     assert "--task builds its own prompts" in capsys.readouterr().err
+
+
+def test_negative_shots_is_a_config_error():
+    from t2t.errors import ConfigError
+    from t2t.finetune.fewshot import fewshot_prompts, task_recipe
+
+    with pytest.raises(ConfigError, match="shots=-1 is negative"):
+        fewshot_prompts(task_recipe("sentiment"), -1)

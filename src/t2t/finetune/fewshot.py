@@ -64,6 +64,8 @@ def fewshot_prompts(
     recipe: RecipeConfig, shots: int, *, limit: int | None = None, seed: int = 0
 ) -> tuple[list[str], list[str], list[str], Callable[[str], str | float]]:
     """(prompts, references, label names, how an answer is read) for the recipe's test split."""
+    if shots < 0:
+        raise ConfigError(f"shots={shots} is negative; use 0 (no examples) or more")
     d, regression = recipe.data, recipe.task == "regression"
     train, names = formats.load_text_examples(
         builtin_path(d.train), d.text_field, d.pair_field, d.label_field, regression=regression
