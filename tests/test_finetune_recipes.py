@@ -303,3 +303,15 @@ def test_save_format_hf_without_a_transformers_class_fails_before_training(tmp_p
     with pytest.raises(ConfigError, match="save_format=hf: a decoder with head='classification'"):
         finetune(quick("gpt-sentiment", f"output_dir={tmp_path / 'g'}", "save_format=hf"))
     assert not (tmp_path / "g").exists()
+
+
+def test_model_overrides_may_set_positions_but_not_below_max_length():
+    tokenizer = corpus_tokenizer("wordpiece", 400)
+    wide = recipe_model(
+        load_recipe("bert-sentiment", ["model_overrides={max_positions: 512}"]), tokenizer, 2, None
+    )
+    assert wide.config.max_positions == 512
+    with pytest.raises(ConfigError, match="max_length=64 is longer than model_overrides max_positions=32"):
+        recipe_model(
+            load_recipe("bert-sentiment", ["model_overrides={max_positions: 32}"]), tokenizer, 2, None
+        )

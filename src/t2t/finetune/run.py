@@ -90,6 +90,7 @@ def recipe_model(
             **head_fields,
         }
         config = base.replace(**{**fields, **recipe.model_overrides})  # the recipe's overrides win
+        _check_length(recipe, config.max_positions, "model_overrides")
         return t2t.build_model(config)
     model = t2t.from_pretrained(recipe.model)
     expected = "encoder" if recipe.family == "bert" else "decoder"
@@ -97,14 +98,18 @@ def recipe_model(
         raise ConfigError(
             f"model={recipe.model!r} is a {model.config.arch} model; family={recipe.family} needs a {expected}"
         )
-    if recipe.max_length > model.config.max_positions:
-        raise ConfigError(
-            f"max_length={recipe.max_length} is longer than {recipe.model}'s max_positions="
-            f"{model.config.max_positions}; use max_length={model.config.max_positions} or less"
-        )
+    _check_length(recipe, model.config.max_positions, f"{recipe.model}'s")
     if model.config.task_head == recipe.head and model.config.num_labels == num_labels:
         return model
     return with_head(model, recipe.head, **head_fields)
+
+
+def _check_length(recipe: RecipeConfig, max_positions: int, whose: str) -> None:
+    if recipe.max_length > max_positions:
+        raise ConfigError(
+            f"max_length={recipe.max_length} is longer than {whose} max_positions={max_positions}; "
+            f"use max_length={max_positions} or less"
+        )
 
 
 def finetune(
