@@ -210,12 +210,13 @@ def test_stream_tokens_gives_generate_columns_outside_inference_mode():
 
 @pytest.mark.parametrize("rows", [1, 4, 8, 16, 200])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_few_row_kernels_compute_the_same_product(rows, with_bias):
+@pytest.mark.parametrize(("outputs", "inputs"), [(300, 64), (64, 300)])  # W @ x^T or oneDNN at 2-4 rows
+def test_few_row_kernels_compute_the_same_product(rows, with_bias, outputs, inputs):
     torch.manual_seed(rows)
-    weight, bias = torch.randn(300, 64), torch.randn(300) if with_bias else None
-    x = torch.randn(rows, 1, 64)
+    weight, bias = torch.randn(outputs, inputs), torch.randn(outputs) if with_bias else None
+    x = torch.randn(rows, 1, inputs)
     got = few_row_linear(x, weight, bias)
-    assert got.shape == (rows, 1, 300) and got.is_contiguous()
+    assert got.shape == (rows, 1, outputs) and got.is_contiguous()
     assert torch.allclose(got, F.linear(x, weight, bias), atol=1e-5)
 
 

@@ -3,12 +3,15 @@
 A decoding step multiplies a handful of rows (batch x beams, one token each) by every weight matrix of
 the decoder and by the vocabulary projection: memory-bound work that dominates the step. PyTorch sends
 fp32 `F.linear(x, W)` to MKL's sgemm, which on the project's 2-core AMD EPYC machine streams the
-weights at 5-8 GB/s for 2 to 32 rows (one thread does the work). Two other ways to compute the same
-product do better there (benchmarks/generate.py measures the effect on whole generations):
+weights at 7-15 GB/s for 1 to 32 rows. Two other ways to compute the same product do better there
+(`benchmarks/linear_kernels.py` measures all three with the weights streamed from memory, as in a
+decode loop; benchmarks/generate.py measures the effect on whole generations):
 
-- W @ x^T (MKL with the weight as the left operand, then transposed back): 16-20 GB/s for 2-8 rows;
+- W @ x^T (MKL with the weight as the left operand, then transposed back): 25-35 GB/s for 2-4 rows
+  when the matrix has at least as many outputs as inputs (q/k/v, the FFN's up projection, the
+  vocabulary); it falls behind from 6 rows on, and for down projections;
 - oneDNN's kernel (`torch.ops.mkldnn._linear_pointwise`, which PyTorch ships and its compiler uses):
-  best for 1 row and for 9-32 rows.
+  15-35 GB/s, the best for everything else up to 32 rows.
 
 While generating, `fast_linears(model)` gives the model's nn.Linear layers a forward that picks one of
 these for fp32 CPU inputs of at most MAX_ROWS rows without autograd, and `vocab_logits` does the same
@@ -30,7 +33,7 @@ from torch import nn
 from t2t.model.models import T2TModel
 
 MAX_ROWS = 32  # beyond this the products are no longer memory-bound; PyTorch's kernel is as good
-TRANSPOSED_ROWS = range(2, 9)  # rows for which W @ x^T wins (measured, see the module doc)
+TRANSPOSED_ROWS = range(2, 5)  # rows for which W @ x^T can win: when out_features >= in_features
 ENV_SWITCH = "T2T_FAST_DECODE"  # "0" turns the kernels off (to compare, or on a machine where they lose)
 
 
@@ -58,7 +61,7 @@ def few_row_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
         or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
     ):
         return F.linear(x, weight, bias)
-    if rows in TRANSPOSED_ROWS:
+    if rows in TRANSPOSED_ROWS and weight.shape[0] >= features:
         out = torch.mm(weight, x.reshape(rows, features).t()).t()  # (addmm with a bias column is slower)
         out = out.contiguous() if bias is None else torch.add(out, bias, out=out.new_empty(out.shape))
         return out.view(*x.shape[:-1], weight.shape[0])

@@ -22,6 +22,9 @@ class FeedForward(nn.Module):
         self.up = nn.Linear(config.d_model, config.d_ff * (2 if self.gated else 1), bias=config.bias)
         self.down = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
         self.act = activation(config.activation)
+        # ReLU may overwrite the up projection's output: nothing else reads it, and ReLU's backward needs
+        # only its own result. That saves a fresh d_ff-wide buffer per layer (its page faults included).
+        self.relu_in_place = config.activation == "relu" and not self.gated
         self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -29,6 +32,8 @@ class FeedForward(nn.Module):
         if self.gated:
             gate, value = h.split(self.d_ff, dim=-1)
             h = self.act(gate) * value
+        elif self.relu_in_place:
+            h = torch.relu_(h)
         else:
             h = self.act(h)
         return self.down(self.dropout(h))
