@@ -46,6 +46,17 @@ def seconds(run, repeats: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
+def kernel_runs(x: torch.Tensor, weights: list[torch.Tensor]) -> dict:  # type: ignore[type-arg]
+    """Each kernel's product of x with every weight copy, as a callable."""
+    onednn = torch.ops.mkldnn._linear_pointwise
+    return {
+        "F.linear": lambda: [F.linear(x, w) for w in weights],
+        "W@x^T": lambda: [torch.mm(w, x.t()).t().contiguous() for w in weights],
+        "oneDNN": lambda: [onednn(x, w, None, "none", [], "") for w in weights],
+        "ours": lambda: [few_row_linear(x, w) for w in weights],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -56,7 +67,6 @@ def main() -> None:
     shapes, rows_list, budget, repeats = (
         (SHAPES[:2], [1, 8], 8e6, 1) if args.quick else (SHAPES, ROWS, 200e6, 5)
     )
-    onednn = torch.ops.mkldnn._linear_pointwise
     print(f"torch {torch.__version__}, 2 threads; GB/s of weights streamed, medians of {repeats}")
     print(f"{'weight':>12} {'rows':>4} {'F.linear':>9} {'W@x^T':>9} {'oneDNN':>9}  few_row_linear")
     for out_features, in_features in shapes:
@@ -65,12 +75,7 @@ def main() -> None:
         gigabytes = copies * out_features * in_features * 4 / 1e9
         for rows in rows_list:
             x = torch.randn(rows, in_features)
-            kernels = {
-                "F.linear": lambda: [F.linear(x, w) for w in weights],
-                "W@x^T": lambda: [torch.mm(w, x.t()).t().contiguous() for w in weights],
-                "oneDNN": lambda: [onednn(x, w, None, "none", [], "") for w in weights],
-                "ours": lambda: [few_row_linear(x, w) for w in weights],
-            }
+            kernels = kernel_runs(x, weights)
             rates = {name: gigabytes / seconds(run, repeats) for name, run in kernels.items()}
             print(
                 f"{out_features:>6}x{in_features:<5} {rows:>4} {rates['F.linear']:>9.1f} {rates['W@x^T']:>9.1f} "
