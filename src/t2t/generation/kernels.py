@@ -3,7 +3,7 @@
 A decoding step multiplies a handful of rows (batch x beams, one token each) by every weight matrix of
 the decoder and by the vocabulary projection: memory-bound work that dominates the step. PyTorch sends
 fp32 `F.linear(x, W)` to MKL's sgemm, which on the project's 2-core AMD EPYC machine streams the
-weights at 7-15 GB/s for 1 to 32 rows. Two other ways to compute the same product do better there
+weights at 4-20 GB/s (mostly 7-13) for 1 to 32 rows. Two other ways to compute the same product do better there
 (`benchmarks/linear_kernels.py` measures all three with the weights streamed from memory, as in a
 decode loop; benchmarks/generate.py measures the effect on whole generations):
 
