@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="recipe YAML (a TrainConfig)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. optim.lr=1e-4")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a RUN_DIR an earlier run used (removes its checkpoints and logs)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(handler=run)
 
@@ -51,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig.load(args.config).with_overrides(args.overrides)
     if args.resume:
         cfg = cfg.replace(resume=True)
+    if args.overwrite:
+        cfg = cfg.replace(overwrite=True)
     if args.dry_run:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0

@@ -216,6 +216,7 @@ class TrainConfig(StrictConfig):
     tensorboard: bool = True  # event files in RUN_DIR/tensorboard (metrics.jsonl is always written)
     max_bad_steps: int = 5  # consecutive non-finite steps before the run stops
     resume: bool = False
+    overwrite: bool = False  # start over in a run_dir an earlier run used (its checkpoints and logs go)
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)

@@ -89,3 +89,36 @@ def build_scheduler(
     optimizer: torch.optim.Optimizer, cfg: ScheduleSection, max_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(cfg, max_steps))
+
+
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    saved_optimizer: dict,
+    saved_scheduler: dict,
+    load: Callable[[dict], None] | None = None,
+) -> None:
+    """Load a checkpoint's optimizer moments and schedule position, keeping the hyperparameters (lr,
+    betas, weight decay, ...) that this run's config built, so that a resumed run trains at the rate
+    its config.yaml records. With an unchanged config the result is the saved state exactly: the rate
+    of each group is base_lr * factor(last step), as the scheduler set it then.
+
+    `load` loads an optimizer state dict (FSDP gathers its own way); default optimizer.load_state_dict."""
+    fresh = optimizer.state_dict()["param_groups"]
+    saved_groups = saved_optimizer["param_groups"]
+    if len(saved_groups) != len(fresh):
+        from t2t.errors import CheckpointError
+
+        raise CheckpointError(
+            f"the checkpoint's optimizer has {len(saved_groups)} parameter groups and this run's has "
+            f"{len(fresh)}; the trainable parameters differ (freeze settings?)"
+        )
+    groups = [{**new, "params": old["params"]} for new, old in zip(fresh, saved_groups)]
+    (load or optimizer.load_state_dict)({**saved_optimizer, "param_groups": groups})
+    base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    scheduler.load_state_dict(saved_scheduler)
+    scheduler.base_lrs = base_lrs
+    rates = [base * factor(scheduler.last_epoch) for base, factor in zip(base_lrs, scheduler.lr_lambdas)]
+    for group, rate in zip(optimizer.param_groups, rates):
+        group["lr"] = rate
+    scheduler._last_lr = rates  # what get_last_lr() reports

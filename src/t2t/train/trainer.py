@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from t2t.errors import CheckpointError, ConfigError, T2TError
-from t2t.train import build, checkpoint, checks, distributed
+from t2t.train import build, checkpoint, checks, distributed, rundir
 from t2t.train.config import TrainConfig
 from t2t.train.evaluation import BestTracker, EvalFn, select, stream_loss, task_scores
 from t2t.train.loss import count_targets, loss_kind, loss_sums
-from t2t.train.optim import build_optimizer, build_scheduler
+from t2t.train.optim import build_optimizer, build_scheduler, restore_optimizer
+from t2t.train.resume import resume_changes
 from t2t.train.runlog import Progress, RunLog, data_counts, describe_data_counts, truncate_metrics
 from t2t.train.scheduled_sampling import mix_decoder_inputs, predictions, sampling_probability
 from t2t.train.speed import tune_malloc
@@ -61,6 +62,7 @@ class StepStats:
     tokens: int
     ss_prob: float = 0.0
     ss_replaced: float = 0.0
+    dead: bool = False  # finite, but the gradient is exactly zero: nothing can learn any more
 
 
 class Trainer:
@@ -86,6 +88,7 @@ class Trainer:
         self.config = cfg = config
         self.run_dir = Path(cfg.run_dir)
         self.ckpt_root = self.run_dir / "checkpoints"
+        rundir.check_run_dir(self.run_dir, resume=cfg.resume, overwrite=cfg.overwrite)
         self.dist = distributed.init_distributed(cfg.distributed, "cuda" if _wants_cuda(cfg) else "cpu")
         self.device = distributed.device_for(cfg.device, self.dist)
         _seed_everything(cfg.seed)
@@ -114,6 +117,7 @@ class Trainer:
         self.step = 0
         self.skipped_steps = 0
         self.bad_in_a_row = 0
+        self.dead_in_a_row = 0  # steps in a row whose gradient was exactly zero (a dead run)
         self.losses: list[float] = []
         self.stopped_early = False
         self.forgetting_before: dict[str, float] | None = None
@@ -189,6 +193,14 @@ class Trainer:
         cfg = self.config
         if self.device.type == "cpu":
             tune_malloc()
+        if cfg.overwrite and not cfg.resume and self.dist.is_main:
+            removed = rundir.clear_earlier_run(self.run_dir)
+            if removed:
+                print(
+                    f"t2t train: --overwrite: removed {', '.join(removed)} from {self.run_dir}",
+                    file=sys.stderr,
+                )
+        distributed.barrier(self.dist)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = self._resume_state() if cfg.resume else None
         self.model.to(self.device)
@@ -217,24 +229,32 @@ class Trainer:
             return None
         from t2t.hub import from_pretrained
 
-        loaded = from_pretrained(directory)
-        try:
-            self.model.load_state_dict(loaded.state_dict())
-        except RuntimeError as err:
-            raise CheckpointError(f"{directory}: weights do not fit the configured model ({err})") from None
         state = checkpoint.load_state(directory)
+        saved_config = state.get("config")
+        if isinstance(saved_config, dict):
+            changes = resume_changes(saved_config, self.config.to_dict())
+            if changes and self.dist.is_main:
+                print(
+                    f"t2t train: resuming with {'; '.join(changes)} (from step {state['step']} on)",
+                    file=sys.stderr,
+                )
+        loaded = from_pretrained(directory)
+        _load_weights(self.model, loaded.state_dict(), directory)
         state["directory"] = directory
         return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        load = None
         if self._fsdp:
-            distributed.load_full_optimizer_state(self.wrapped, self.optimizer, state["optimizer"])
-        else:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+
+            def load(full: dict[str, Any]) -> None:
+                distributed.load_full_optimizer_state(self.wrapped, self.optimizer, full)
+
+        restore_optimizer(self.optimizer, self.scheduler, state["optimizer"], state["scheduler"], load)
         self.step = state["step"]
         self.skipped_steps = state["skipped_steps"]
         self.bad_in_a_row = state["bad_in_a_row"]
+        self.dead_in_a_row = state.get("dead_in_a_row", 0)
         self.best.load_state_dict(state["best"])
         self.forgetting_before = state.get("forgetting_before")
         rngs = state["rng"]
@@ -273,7 +293,8 @@ class Trainer:
                     self._evaluate()
                     last_eval = self.step
                 periodic = cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0
-                if periodic and not self.bad_in_a_row and not self._saved_now():
+                healthy = not (self.bad_in_a_row or self.dead_in_a_row)
+                if periodic and healthy and not self._saved_now():
                     self._save()  # never in the middle of a run of bad steps; once per step
             if self._has_eval() and last_eval != self.step:
                 self._evaluate()
@@ -335,6 +356,7 @@ class Trainer:
         step_loss = tok_sum / max(n_tok, 1) + row_sum / max(n_rows, 1)
         grad_norm = self._clip_gradients()
         finite = math.isfinite(step_loss) and math.isfinite(grad_norm)
+        dead = finite and grad_norm == 0.0 and n_tok + n_rows > 0 and self._has_gradients()
         if finite:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -353,7 +375,11 @@ class Trainer:
             tokens=int(n_inputs) + (n_tok if self.kind == "seq2seq" else 0),
             ss_prob=ss_prob,
             ss_replaced=replaced / replaceable if replaceable else 0.0,
+            dead=dead,
         )
+
+    def _has_gradients(self) -> bool:
+        return any(p.requires_grad for p in self.model.parameters())
 
     def _gradient_sync(self, last: bool) -> Any:
         """Gradients are reduced across processes on the last micro-batch only."""
@@ -408,6 +434,7 @@ class Trainer:
             self.bad_in_a_row += 1
         else:
             self.bad_in_a_row = 0
+        self.dead_in_a_row = self.dead_in_a_row + 1 if stats.dead else 0
         tokens_per_s = stats.tokens / seconds if seconds > 0 else 0.0
         record = {
             "loss": stats.loss,
@@ -429,13 +456,22 @@ class Trainer:
             )
         progress.update(1, stats.loss, lr, tokens_per_s, stats.ss_prob if sampling else None)
         if self.bad_in_a_row >= cfg.max_bad_steps:
-            good = checkpoint.resolve_link(self.ckpt_root, "last")
-            kept = f"the last good checkpoint is {good}" if good else "no checkpoint was written"
             raise TrainingDiverged(
                 f"training stopped at step {self.step}: {self.bad_in_a_row} steps in a row had a non-finite "
-                f"loss or gradient (loss={stats.loss}, grad_norm={stats.grad_norm}); {kept}; lower optim.lr, "
-                "set optim.grad_clip, turn off bf16 or check the data"
+                f"loss or gradient (loss={stats.loss}, grad_norm={stats.grad_norm}); {self._kept()}; lower "
+                "optim.lr, set optim.grad_clip, turn off bf16 or check the data"
             )
+        if self.dead_in_a_row >= cfg.max_bad_steps:
+            raise TrainingDiverged(
+                f"training stopped at step {self.step}: the gradient was exactly 0 for {self.dead_in_a_row} "
+                f"steps in a row (loss {stats.loss:.4f}{_uniform_note(self.model, stats.loss)}), so the run "
+                f"can no longer learn; {self._kept()}; lower optim.lr (now {cfg.optim.lr:g}) or check that "
+                "the model's weights can train"
+            )
+
+    def _kept(self) -> str:
+        good = checkpoint.resolve_link(self.ckpt_root, "last")
+        return f"the last good checkpoint is {good}" if good else "no checkpoint was written"
 
     # ------------------------------------------------------------------------------------ evaluation
     def _has_eval(self) -> bool:
@@ -498,6 +534,7 @@ class Trainer:
             "stream": self.stream.state_dict() if hasattr(self.stream, "state_dict") else None,
             "skipped_steps": self.skipped_steps,
             "bad_in_a_row": self.bad_in_a_row,
+            "dead_in_a_row": self.dead_in_a_row,
             "best": self.best.state_dict(),
             "forgetting_before": self.forgetting_before,
             "config": self.config.to_dict(),
@@ -620,6 +657,32 @@ def _take(batches: Iterator[dict[str, torch.Tensor]], n: int) -> list[dict[str, 
         except StopIteration:
             return None
     return out
+
+
+def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], directory: Path) -> None:
+    """Load a checkpoint's weights into the configured model; a shape that differs is named, with
+    both shapes, instead of torch's many-line size-mismatch error."""
+    expected = model.state_dict()
+    for name, tensor in weights.items():
+        if name in expected and expected[name].shape != tensor.shape:
+            raise CheckpointError(
+                f"{directory}: weight {name!r} has shape {tuple(tensor.shape)} in the checkpoint but "
+                f"{tuple(expected[name].shape)} in the configured model; resume with the model settings "
+                "the run started with (model.preset / model.overrides)"
+            )
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        first = " ".join(str(err).split())[:300]
+        raise CheckpointError(f"{directory}: weights do not fit the configured model ({first})") from None
+
+
+def _uniform_note(model: Any, loss: float) -> str:
+    """', the uniform guess over V tokens' when the loss sits at ln(V): the model predicts nothing."""
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if isinstance(vocab, int) and vocab > 1 and abs(loss - math.log(vocab)) < 0.05 * math.log(vocab):
+        return f", about ln({vocab}) = {math.log(vocab):.4f}: a uniform guess"
+    return ""
 
 
 def _input_tokens(batch: dict[str, torch.Tensor]) -> int:
