@@ -10,14 +10,22 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import yaml
 
 from t2t.errors import ConfigError
+from t2t.utils.yamlio import dump_yaml, load_yaml
+
+ALLOW_INF = "allow_inf"
+# A float field that may be infinite (never NaN): `limit: InfFloat = math.inf`. Every other float field
+# must be finite, so `.nan` or `.inf` in a config is refused when the config is built.
+InfFloat = Annotated[float, ALLOW_INF]
+_MAX_EXACT_INT = 2**53  # a float up to here converts to an int exactly
 
 
 def closest(name: str, choices: typing.Iterable[str]) -> str:
@@ -33,7 +41,24 @@ def check_choice(field: str, value: Any, allowed: typing.Iterable[Any]) -> None:
         raise ConfigError(f"{field}={value!r} is not one of {', '.join(map(str, allowed))}{hint}")
 
 
-def check_range(field: str, value: float, low: float | None = None, high: float | None = None) -> None:
+def check_finite(field: str, value: float, allow_inf: bool = False) -> None:
+    """NaN is never a setting (it compares false with everything, so range checks would let it by);
+    infinity only where a field says it means something."""
+    if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and not allow_inf)):
+        what = "not a number" if math.isnan(value) else "infinite"
+        raise ConfigError(f"{field}={value!r} is {what}; give a finite number")
+
+
+def check_range(
+    field: str,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    allow_inf: bool = False,
+) -> None:
+    """`low <= value <= high` (None: unbounded on that side), NaN refused, infinity unless allow_inf."""
+    check_finite(field, value, allow_inf)
     if (low is not None and value < low) or (high is not None and value > high):
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
@@ -41,8 +66,14 @@ def check_range(field: str, value: float, low: float | None = None, high: float 
 
 
 def _coerce(field: str, value: Any, annotation: Any) -> Any:
-    """Check `value` against a field annotation, converting only lossless cases (int -> float)."""
+    """Check `value` against a field annotation, converting only lossless cases (int -> float, a whole
+    float such as 1e6 -> int). A float must be finite unless the annotation is InfFloat."""
     origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        base, *marks = typing.get_args(annotation)
+        if base is float and ALLOW_INF in marks:
+            return _coerce_float(field, value, allow_inf=True)
+        return _coerce(field, value, base)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
@@ -75,13 +106,9 @@ def _coerce(field: str, value: Any, annotation: Any) -> Any:
             return value
         raise ConfigError(f"{field}={value!r} should be true or false, got {type(value).__name__}")
     if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{field}={value!r} should be an integer, got {type(value).__name__}")
+        return _coerce_int(field, value)
     if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{field}={value!r} should be a number, got {type(value).__name__}")
+        return _coerce_float(field, value)
     if annotation is str:
         if isinstance(value, str):
             return value
@@ -95,10 +122,29 @@ def _coerce(field: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+def _coerce_int(field: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_EXACT_INT:
+        return int(value)  # max_steps=1e5 means 100000
+    raise ConfigError(f"{field}={value!r} should be an integer, got {type(value).__name__}")
+
+
+def _coerce_float(field: str, value: Any, allow_inf: bool = False) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_finite(field, float(value), allow_inf)
+        return float(value)
+    raise ConfigError(f"{field}={value!r} should be a number, got {type(value).__name__}")
+
+
 def parse_override_value(text: str) -> Any:
-    """`key=value` on a command line: the value is read as YAML, so 3, 1e-3, true, [a, b] all work."""
+    """`key=value` on a command line: the value is read as config YAML (t2t.utils.yamlio), so 3, 1e-3,
+    3e-4, 1_000, true, [a, b] all work; text that does not parse as YAML stays text, but a mapping with a
+    repeated key (`{a: 1, a: 2}`) is a ConfigError."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
+    except yaml.constructor.ConstructorError as err:
+        raise ConfigError(f"{text!r}: {err.problem}") from None
     except yaml.YAMLError:
         return text
 
@@ -107,7 +153,7 @@ class StrictConfig:
     """Mixin for dataclasses: strict construction from dicts and files, and validation hooks."""
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = typing.get_type_hints(type(self), include_extras=True)
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), hints[f.name]))
         self.validate()
@@ -160,7 +206,10 @@ class StrictConfig:
                 node = node[part]
             if parts[-1] not in node:
                 raise ConfigError(f"unknown key {key!r}{closest(parts[-1], node)}")
-            node[parts[-1]] = parse_override_value(raw)
+            try:
+                node[parts[-1]] = parse_override_value(raw)
+            except ConfigError as err:
+                raise ConfigError(f"override {key.strip()}={err}") from None
         return type(self).from_dict(data)
 
     def save(self, path: str | Path) -> None:
@@ -171,7 +220,7 @@ class StrictConfig:
         if path.suffix == ".json":
             text = json.dumps(self.to_dict(), indent=2) + "\n"
         else:
-            text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+            text = dump_yaml(self.to_dict())
         atomic_write_text(path, text)
 
     @classmethod
@@ -181,16 +230,34 @@ class StrictConfig:
             raise ConfigError(f"{path}: config file not found")
         try:
             text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            data = _load_json(text, path) if path.suffix == ".json" else load_yaml(text)
         except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
             where = _error_line(err)
             kind = "JSON" if path.suffix == ".json" else "YAML"
             reason = " ".join(str(getattr(err, "problem", None) or err).split())
             raise ConfigError(f"{path}{where}: not valid {kind}: {reason}") from None
+        if data is None:  # an empty file, or only comments: surely not the config meant
+            raise ConfigError(
+                f"{path}: the file is empty; write the {cls.__name__} fields in it (or {{}} for all defaults)"
+            )
         try:
-            return cls.from_dict(data or {})
+            return cls.from_dict(data)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
+
+
+def _load_json(text: str, path: Path) -> Any:
+    """json.loads, but a key given twice in one object is an error (json keeps the last silently)."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ConfigError(f"{path}: duplicate key {key!r} in one object; keep one of them")
+            out[key] = value
+        return out
+
+    return json.loads(text, object_pairs_hook=unique)
 
 
 def _error_line(err: Exception) -> str:

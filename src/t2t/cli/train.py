@@ -49,9 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
     from t2t.train import TrainConfig, Trainer
+    from t2t.utils.yamlio import dump_yaml
 
     cfg = TrainConfig.load(args.config).with_overrides(args.overrides)
     if args.resume:
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.overwrite:
         cfg = cfg.replace(overwrite=True)
     if args.dry_run:
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        print(dump_yaml(cfg.to_dict()), end="")
         return 0
     trainer = Trainer(cfg)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ import torch
 from t2t.configbase import check_choice, closest
 from t2t.data import objectives as obj
 from t2t.data.batching import IGNORE, Causal, Masked, Piece, Seq2Seq
+from t2t.data.tasks import require_targets
 from t2t.errors import ConfigError, DataError
 
 OBJECTIVES = ("text2text", "span_corruption", "prefix_lm", "causal_lm", "mlm_nsp")
@@ -30,6 +32,7 @@ OPTIONS = {
     "span_corruption": {"noise_density": 0.15, "mean_noise_span_length": 3.0},
     "mlm_nsp": {"mlm_probability": 0.15, "nsp": True},
 }
+COMMON_OPTIONS = {"decoder_start_id": None}  # every objective: the encoder-decoder's first decoder input
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _POOL = 32  # different documents kept to draw next-sentence negatives from
 _MAX_WAITING = 10_000  # documents held back while no other document has been seen
@@ -46,6 +49,30 @@ def _splitmix64(x: int) -> int:
 def example_generator(seed: int, index: int) -> torch.Generator:
     """Example `index`'s own generator: well-mixed seeds, so neighbouring examples draw unrelated noise."""
     return torch.Generator().manual_seed(_splitmix64(_splitmix64(seed) ^ index) >> 1)
+
+
+def check_objective_options(objective: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The objective's options with their defaults filled in. An unknown name or a value out of range is
+    a ConfigError here, before any data is read (TrainConfig checks `data.options` with this too)."""
+    check_choice("objective", objective, OBJECTIVES)
+    allowed = {**OPTIONS.get(objective, {}), **COMMON_OPTIONS}
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown option {key!r} for objective={objective!r}{closest(str(key), allowed)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+    merged = {**allowed, **options}
+    if objective == "span_corruption":
+        obj.check_span_options(merged["noise_density"], merged["mean_noise_span_length"])
+    if objective == "mlm_nsp":
+        obj.check_mlm_probability(merged["mlm_probability"])
+        if not isinstance(merged["nsp"], bool):
+            raise ConfigError(f"nsp={merged['nsp']!r} should be true or false")
+    start = merged["decoder_start_id"]
+    if start is not None and (isinstance(start, bool) or not isinstance(start, int) or start < 0):
+        raise ConfigError(f"decoder_start_id={start!r} should be a token id (an integer >= 0) or null")
+    return merged
 
 
 def pretraining_text(example: dict) -> str:
@@ -75,13 +102,7 @@ class Featurizer:
             raise ConfigError(
                 f"objective={objective!r} does not suit arch={arch!r}; use one of {', '.join(_VALID[arch])}"
             )
-        allowed = {**OPTIONS.get(objective, {}), "decoder_start_id": None}
-        for key in options:
-            if key not in allowed:
-                raise ConfigError(
-                    f"unknown option {key!r} for objective={objective!r}{closest(key, allowed)}; allowed: {', '.join(allowed)}"
-                )
-        self.options = {**allowed, **options}
+        self.options = check_objective_options(objective, options)
         self.tok = tokenizer
         self.objective, self.arch, self.seed = objective, arch, seed
         self.max_in, self.max_tgt = max_input_length, max_target_length
@@ -93,6 +114,12 @@ class Featurizer:
         self.decoder_start_id = self.options["decoder_start_id"]
         if self.decoder_start_id is None:
             self.decoder_start_id = self.pad
+        rows = getattr(tokenizer, "model_vocab_size", None) or getattr(tokenizer, "vocab_size", None)
+        if isinstance(rows, int) and self.decoder_start_id >= rows:
+            raise ConfigError(
+                f"decoder_start_id={self.decoder_start_id} is not a token id of this tokenizer "
+                f"(it has {rows}); use an id below {rows}, or null for the pad id"
+            )
         probe = tokenizer.encode("a")
         bare = tokenizer.encode("a", add_special_tokens=False)
         at = probe.index(bare[0]) if bare and bare[0] in probe else 0
@@ -191,6 +218,7 @@ class Featurizer:
         return ids
 
     def _text2text(self, example: dict) -> Piece:
+        require_targets(example, "objective='text2text'")
         inputs, targets = example["inputs"], example["targets"]
         if self.arch == "encoder-decoder":
             source = self._cut(self.tok.encode(inputs), self.max_in, False, "truncated_inputs")

@@ -77,8 +77,8 @@ class Mixture:
             raise ConfigError(f"mixture {name!r} has no tasks; give it at least one")
         if cap is not None and cap < 1:
             raise ConfigError(f"cap={cap} should be a positive number of examples (or None for no cap)")
-        if temperature <= 0:
-            raise ConfigError(f"temperature={temperature} should be > 0 (1 = examples-proportional)")
+        if not 0 < temperature < float("inf"):  # written so that NaN fails too
+            raise ConfigError(f"temperature={temperature} should be a number > 0 (1 = examples-proportional)")
         self.name = name
         self.tasks = [t if isinstance(t, Task) else get_task(t) for t in tasks]
         names = [t.name for t in self.tasks]

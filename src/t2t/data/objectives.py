@@ -9,7 +9,9 @@ sentinel order; rounding is half-to-even as tf.round.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,8 +25,47 @@ def _long(token_ids: Ids) -> torch.Tensor:
     return torch.as_tensor(token_ids, dtype=torch.long).reshape(-1)
 
 
+def _number(name: str, value: Any) -> float:
+    """`value` as a finite float, or a ConfigError naming the option (NaN would pass every comparison)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name}={value!r} should be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} should be a finite number")
+    return float(value)
+
+
+def check_span_options(noise_density: Any, mean_noise_span_length: Any) -> None:
+    """Span corruption's settings, checked before any work: outside these ranges the length search of
+    span_corruption_lengths never ends (density >= 1) or the counts divide by zero (mean 0)."""
+    density = _number("noise_density", noise_density)
+    if not 0.0 < density < 1.0:
+        raise ConfigError(
+            f"noise_density={noise_density!r} is out of range (0, 1): it is the share of tokens "
+            "corrupted (T5: 0.15)"
+        )
+    mean = _number("mean_noise_span_length", mean_noise_span_length)
+    if mean < 1.0:
+        raise ConfigError(
+            f"mean_noise_span_length={mean_noise_span_length!r} should be at least 1: it is the mean "
+            "length in tokens of a corrupted span (T5: 3.0)"
+        )
+
+
+def check_mlm_probability(mlm_probability: Any) -> None:
+    """The share of tokens BERT's masked LM predicts; 0 or 1 leaves nothing to learn from."""
+    p = _number("mlm_probability", mlm_probability)
+    if not 0.0 < p < 1.0:
+        raise ConfigError(f"mlm_probability={mlm_probability!r} is out of range (0, 1) (BERT: 0.15)")
+
+
+def _check_positive(name: str, value: int | None, least: int = 1) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+        raise ConfigError(f"{name}={value!r} should be an integer of at least {least}")
+
+
 def _noise_counts(length: int, noise_density: float, mean_noise_span_length: float) -> tuple[int, int]:
     """(noise tokens, noise spans) for a sequence of `length` tokens, as T5 counts them."""
+    check_span_options(noise_density, mean_noise_span_length)
     num_noise = round(length * noise_density)
     num_noise = min(max(num_noise, 1), length - 1)
     num_spans = max(round(num_noise / mean_noise_span_length), 1)
@@ -39,6 +80,7 @@ def span_corruption_lengths(
     T5's random_spans_helper: 512 -> (568, 114)."""
     if inputs_length < 2:
         raise ConfigError(f"inputs_length={inputs_length} is too short for span corruption; use at least 2")
+    check_span_options(noise_density, mean_noise_span_length)  # else the search below may never end
 
     def lengths(tokens: int) -> tuple[int, int]:
         num_noise = round(tokens * noise_density)
@@ -150,6 +192,7 @@ def prefix_lm(
 
 def causal_lm_chunks(token_ids: Ids, max_length: int, *, eos_id: int | None) -> list[torch.Tensor]:
     """A document (EOS appended, so a model learns where texts end) cut into pieces of max_length."""
+    _check_positive("max_length", max_length)
     tokens = _long(token_ids)
     if eos_id is not None:
         tokens = torch.cat([tokens, tokens.new_tensor([eos_id])])
@@ -167,6 +210,7 @@ def mask_tokens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's masked LM: round(15%) of the non-special tokens chosen (at least one), of those 80% become
     [MASK], 10% a random non-special token, 10% stay; labels are the originals there and -100 elsewhere."""
+    check_mlm_probability(mlm_probability)
     tokens = _long(token_ids)
     special = torch.as_tensor(list(special_ids), dtype=torch.long)
     candidates = torch.nonzero(~torch.isin(tokens, special)).reshape(-1)
@@ -202,6 +246,7 @@ def next_sentence_pairs(
     whatever the document looks like: a last sentence with no sentence after it is split at a random
     token into A and its real continuation (BERT instead always makes it a random pair, which biases the
     labels towards 1); only a last sentence of one token makes no pair."""
+    _check_positive("max_tokens", max_tokens, least=2)  # room for one token of A and one of B
     pairs: list[tuple[list[int], list[int], int]] = []
     i = 0
     while i < len(sentences):

@@ -29,12 +29,13 @@ from typing import Any
 
 import yaml
 
-from t2t.configbase import closest
+from t2t.configbase import check_finite, closest
 from t2t.data.mixtures import Mixture
 from t2t.data.postprocess import named_postprocess
 from t2t.data.tasks import Task
 from t2t.data.templates import TEMPLATES, _fields
 from t2t.errors import ConfigError, DataError
+from t2t.utils.yamlio import load_yaml
 
 _TASKS: dict[str, Task] = {}
 _MIXTURES: dict[str, Mixture] = {}
@@ -158,11 +159,16 @@ def load_tasks_yaml(path: str | Path, *, overwrite: bool = False) -> list[Task]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file; check the path of the task declarations")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}); save it as UTF-8"
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+        reason = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise ConfigError(f"{path}{line}: not valid YAML ({reason})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected `tasks:` and `mixtures:` lists at the top level")
     _check_keys(data, {"tasks", "mixtures"}, str(path))
@@ -177,5 +183,10 @@ def load_tasks_yaml(path: str | Path, *, overwrite: bool = False) -> list[Task]:
             raise ConfigError(f"{where}: a mixture needs `name:` and `tasks:`, got {entry!r}")
         _check_keys(entry, {"name", "tasks", "rate", "cap", "temperature"}, where)
         options = {k: v for k, v in entry.items() if k != "name" and k != "tasks"}
+        if isinstance(options.get("temperature"), float):  # NaN passes Mixture's `<= 0` test
+            try:
+                check_finite("temperature", options["temperature"])
+            except ConfigError as err:
+                raise ConfigError(f"{where}: {err}") from None
         register_mixture(Mixture(entry["name"], entry["tasks"], **options), overwrite=overwrite)
     return tasks

@@ -17,6 +17,39 @@ SPLITS = ("train", "validation", "test")
 Source = str | Path | Mapping[str, str | Path] | Callable[[str], Iterable[dict]]
 
 
+class NoTargets(str):
+    """The targets of a record that has only text (a pretraining corpus): "" to the pretraining
+    objectives, which read the text alone, but it remembers the record, so that text-to-text training
+    and evaluation, which need real targets, stop there (`require_targets`) instead of learning and
+    scoring empty answers."""
+
+    where: str
+    fields: tuple[str, ...]
+
+    def __new__(cls, where: str, fields: Iterable[str]) -> NoTargets:
+        made = super().__new__(cls, "")
+        made.where, made.fields = where, tuple(fields)
+        return made
+
+    def __reduce__(self) -> tuple:
+        return (NoTargets, (self.where, self.fields))
+
+    def error(self, purpose: str) -> DataError:
+        found = ", ".join(map(repr, self.fields)) or "none"
+        return DataError(
+            f'{self.where}: the record has "{TEXT_FIELD}" but no "inputs" and "targets" (fields: {found}), '
+            f"and {purpose} needs targets; add inputs/targets fields, or map the record's fields "
+            "(tasks YAML `fields: {inputs: text, targets: label}`, or a template such as classification)"
+        )
+
+
+def require_targets(example: Mapping[str, Any], purpose: str) -> None:
+    """DataError (file:line, the fields found) when `example` came from a text-only record."""
+    targets = example.get("targets")
+    if isinstance(targets, NoTargets):
+        raise targets.error(purpose)
+
+
 def split_files(directory: Path) -> dict[str, Path]:
     """`train.jsonl`, `validation.tsv`, ... in a folder, one file per split (or a `datasets` DatasetDict)."""
     if (directory / "dataset_dict.json").exists():
@@ -37,7 +70,8 @@ def split_files(directory: Path) -> dict[str, Path]:
 class Task:
     """source: a file (the train split), a folder of `SPLIT.EXT` files, a `{split: path}` dict, or a
     callable `split -> Iterable[dict]`. preprocess maps a record to a dict with "inputs" and "targets"
-    (None drops it); records with only "text" (plain-text corpora) get inputs=text, targets="".
+    (None drops it); records with "text" but no "inputs" (plain-text corpora) get inputs=text and empty
+    targets (NoTargets: the pretraining objectives take them, text2text and evaluation refuse them).
     postprocess: a callable, or the name(s) of t2t.data.postprocess's (default "strip")."""
 
     def __init__(
@@ -92,6 +126,8 @@ class Task:
 
     def postprocess(self, text: str) -> Any:
         """Applied to predictions and targets alike before the metrics compare them."""
+        if isinstance(text, NoTargets):  # scoring against a text-only record's empty target
+            raise text.error(f"scoring task {self.name!r}")
         return self._postprocess(text)
 
     def _records(self, split: str) -> tuple[Iterable[dict], Records | None]:
@@ -152,8 +188,9 @@ class Task:
 
     def _finish(self, out: dict, where: str) -> dict:
         if "inputs" not in out and isinstance(out.get(TEXT_FIELD), str):
+            fields = tuple(out)
             out["inputs"] = out[TEXT_FIELD]
-            out.setdefault("targets", "")
+            out.setdefault("targets", NoTargets(f"{where}: task {self.name!r}", fields))
         for field in ("inputs", "targets"):
             if field not in out or out[field] is None:
                 found = ", ".join(map(repr, out)) or "none"

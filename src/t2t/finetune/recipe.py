@@ -36,8 +36,17 @@ class DataConfig(StrictConfig):
     text_field: str = "sentence"  # multiple choice: the context field
     pair_field: str | None = None  # multiple choice: the endings field
     label_field: str = "label"
-    limit_train: int | None = None  # keep the first N training examples (quick runs)
+    limit_train: int | None = None  # keep the first N training examples (quick runs); None: all
     limit_test: int | None = None
+
+    def validate(self) -> None:
+        # A negative limit would slice from the end (items[:-1]: all but the last), never what is meant.
+        for name in ("limit_train", "limit_test"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(
+                    f"{name}={value} is negative; give a number of examples to keep, or null for all"
+                )
 
 
 @dataclass

@@ -30,6 +30,9 @@ class QuickstartPlan:
     # without their targets ("prose+inputs", in-domain unlabeled text).
     pretrain_corpus: str = "prose"
     dropout: float = 0.0
+    # Longest sentencepiece piece: 16 (T5's) fuses German number words into pieces such as
+    # "dreihundertfünf", which a test number then needs in a combination training never showed.
+    max_piece_length: int = 16
     finetune_schedule: str = "constant"  # after warmup: constant (T5's fine-tuning) or linear decay to 0
 
 

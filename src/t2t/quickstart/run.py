@@ -172,7 +172,10 @@ def _train_tokenizer(plan: QuickstartPlan, tasks: list[Task], work: Path) -> Any
     atomic_write_text(work / "tokenizer.txt", "\n".join(corpus_text + task_text) + "\n")
     pretrain_text = corpus_text + (task_text[0::2] if plan.pretrain_corpus == "prose+inputs" else [])
     atomic_write_text(work / "pretrain.txt", "\n".join(line for line in pretrain_text if line) + "\n")
-    return train_tokenizer([work / "tokenizer.txt"], TokenizerConfig(vocab_size=plan.vocab_size))
+    return train_tokenizer(
+        [work / "tokenizer.txt"],
+        TokenizerConfig(vocab_size=plan.vocab_size, max_piece_length=plan.max_piece_length),
+    )
 
 
 def _build_model(plan: QuickstartPlan, tokenizer: Any) -> Any:
@@ -208,6 +211,7 @@ def _fit(
     config = TrainConfig.from_dict(
         {
             "run_dir": str(run_dir),
+            "overwrite": True,  # the quickstart rebuilds everything under --out
             "seed": seed,
             "max_steps": schedule["steps"],
             "device": device,

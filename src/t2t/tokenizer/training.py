@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,11 @@ from t2t.tokenizer.loading import bpe_tokenizer, sentencepiece_tokenizer, wordpi
 from t2t.tokenizer.specials import DEFAULT_SPECIALS, GPT2_EOT, SENTENCEPIECE, WORDPIECE
 
 _BYTES = 256  # a byte-level BPE starts from all 256 bytes
+# The largest vocabulary t2t trains. Published ones stop near 256k tokens; the `tokenizers` trainers
+# reserve memory for every token asked before they look at the corpus (2**31 asks for 141 GB and aborts
+# the process), and sentencepiece counts pieces in an int32.
+MAX_VOCAB_SIZE = 1 << 22
+log = logging.getLogger("t2t.tokenizer")
 
 
 @dataclasses.dataclass
@@ -37,13 +43,22 @@ class TokenizerConfig(StrictConfig):
     extra_ids: int = 100  # sentencepiece: sentinels <extra_id_0> .. on top of the vocabulary
     character_coverage: float = 1.0  # sentencepiece: share of characters kept; 0.9995 for CJK corpora
     max_sentences: int = 5_000_000  # sentencepiece: lines sampled from a larger corpus (memory bound)
+    # sentencepiece: longest piece in characters (its default, and T5's, is 16). A shorter limit keeps
+    # compounds apart ("drei|hundert" rather than "dreihundertfünf"), which helps a small model compose.
+    max_piece_length: int = 16
     lowercase: bool = True  # wordpiece: BERT "uncased" normalisation (lower case, accents stripped)
     min_frequency: int = 2  # wordpiece, bpe: a merge seen fewer times is not learnt
 
     def validate(self) -> None:
+        if self.vocab_size > MAX_VOCAB_SIZE:
+            raise ConfigError(
+                f"vocab_size={self.vocab_size} is more than t2t trains (at most {MAX_VOCAB_SIZE:,}; "
+                "published vocabularies have up to about 256,000 tokens); pick a smaller vocab_size"
+            )
         check_range("extra_ids", self.extra_ids, 0, 1000)
         check_range("character_coverage", self.character_coverage, 0.5, 1.0)
         check_range("max_sentences", self.max_sentences, 1)
+        check_range("max_piece_length", self.max_piece_length, 1, 512)
         check_range("min_frequency", self.min_frequency, 0)
         least = self.min_vocab_size()
         if self.vocab_size < least:
@@ -77,10 +92,30 @@ def train_tokenizer(inputs: Sequence[str | Path], config: TokenizerConfig | None
     paths = _check_inputs(inputs)
     lines = LineReader(paths)
     if config.kind == SENTENCEPIECE:
-        return _train_sentencepiece(lines, config)
-    if config.kind == WORDPIECE:
-        return _train_wordpiece(lines, config)
-    return _train_bpe(lines, config)
+        tokenizer = _train_sentencepiece(lines, config)
+    elif config.kind == WORDPIECE:
+        tokenizer = _train_wordpiece(lines, config)
+    else:
+        tokenizer = _train_bpe(lines, config)
+    _warn_if_short(tokenizer.vocab_size, config.vocab_size, paths)
+    return tokenizer
+
+
+def _warn_if_short(got: int, asked: int, paths: list[Path]) -> None:
+    """sentencepiece (hard_vocab_limit=False) and `tokenizers` stop when the corpus has no more pieces
+    to learn: the vocabulary comes out smaller than asked, which they do not report. A usable tokenizer
+    still, so a warning rather than an error; it says the sizes and what to change."""
+    if got >= asked:
+        return
+    names = ", ".join(str(p) for p in paths)
+    log.warning(
+        "vocab_size=%d was asked but %s gave only %d tokens (it holds no more distinct pieces); "
+        "train on a larger corpus, or ask for vocab_size=%d to make the size explicit",
+        asked,
+        names,
+        got,
+        got,
+    )
 
 
 class LineReader:
@@ -155,6 +190,7 @@ def _train_sentencepiece(lines: LineReader, config: TokenizerConfig) -> Tokenize
             normalization_rule_name="nmt_nfkc",
             character_coverage=config.character_coverage,
             input_sentence_size=config.max_sentences,
+            max_sentencepiece_length=config.max_piece_length,
             max_sentence_length=1 << 16,  # bytes; the default 4192 silently drops paragraph-long lines
             shuffle_input_sentence=True,
             byte_fallback=False,

@@ -72,6 +72,17 @@ class DataSection(StrictConfig):
         check_range("batch_size", self.batch_size, 1)
         check_range("max_input_length", self.max_input_length, 1)
         check_range("max_target_length", self.max_target_length, 1)
+        self._check_options()
+
+    def _check_options(self) -> None:
+        """Objective options need no tokenizer to check: a typo or a value out of range (noise_density=2
+        would make span corruption search for ever) fails here, before a model or a batch is built."""
+        from t2t.data.features import check_objective_options
+
+        try:
+            check_objective_options(self.objective, self.options)
+        except ConfigError as err:
+            raise ConfigError(f"options: {err}") from None
 
 
 @dataclass
@@ -97,8 +108,12 @@ class OptimSection(StrictConfig):
         check_range("weight_decay", self.weight_decay, 0.0)
         check_range("grad_clip", self.grad_clip, 0.0)
         check_range("clip_threshold", self.clip_threshold, 0.0)
+        # `not 0 <= b < 1` (rather than `b < 0 or b >= 1`) so that NaN fails too
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"betas={self.betas!r} should be two numbers in [0, 1)")
+        check_range("eps", self.eps, 0.0)
+        check_range("eps1", self.eps1, 0.0)
+        check_range("eps2", self.eps2, 0.0)
         if self.beta1 is not None:
             check_range("beta1", self.beta1, 0.0, 1.0)
 

@@ -1,27 +1,58 @@
-"""Atomic file writes: a reader never sees a half-written file, a crash never corrupts the old one."""
+"""Atomic file writes: a reader never sees a half-written file, a crash never corrupts the old one.
+
+A written file gets the permissions the user's umask gives a new file (0666 & ~umask, as open() does),
+and a file written over keeps its own: tempfile.mkstemp's 0600 would make a shared checkpoint or an
+answers file unreadable to the rest of a team.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+_NEW_FILE_MODE = 0o666  # what open() asks for; the kernel takes the umask off
+
+
+def _create_temp(path: Path) -> tuple[Path, int]:
+    """A new empty file beside `path`, created as open() would create it, and its mode (the umask's)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
+
+
+def _final_mode(path: Path, new_mode: int) -> int:
+    """The mode `path` should have once written: its current one if it exists, else a new file's."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return new_mode
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync and rename it over `path`."""
+    """Yield a temporary path beside `path`; on success fsync and rename it over `path` (keeping the
+    mode of a file it replaces, else the umask's)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path, new_mode = _create_temp(path)
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, _final_mode(path, new_mode))  # a writer may have made the file anew
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
     finally:
