@@ -18,8 +18,11 @@ fields of both recipes (and so of the text-to-text run, which takes its settings
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
 
 import torch
 
@@ -27,32 +30,34 @@ import t2t
 from t2t.finetune import formats
 from t2t.finetune.builtin import builtin_path, corpus_tokenizer
 from t2t.finetune.collate import collate
-from t2t.finetune.loop import fit, shuffled_batches, steps_for
-from t2t.finetune.recipe import RecipeConfig, load_recipe
-from t2t.finetune.run import finetune, resolve_device
 from t2t.finetune.scoring import score
 from t2t.generation import Pipeline
+from t2t.train import TrainConfig, Trainer
+from t2t.train.feature_stream import FeatureStream
+from t2t.train.recipes import load_recipe
 
 SHAPE_KEYS = ("d_model", "d_ff", "n_heads", "dropout")  # what the encoder-decoder takes from the recipe
 
 
-def text_to_text(recipe: RecipeConfig) -> dict:
-    """T5-style: the label is text the decoder writes after a task prefix."""
+def text_to_text(recipe: TrainConfig, run_dir: Path) -> dict:
+    """T5-style: the label is text the decoder writes after a task prefix; trained by the same Trainer
+    with the recipe's optimizer, schedule and steps, on a stream of the same examples."""
     torch.manual_seed(recipe.seed)
-    tokenizer = corpus_tokenizer("sentencepiece", recipe.tokenizer_vocab_size)
+    tokenizer = corpus_tokenizer("sentencepiece", recipe.model.tokenizer_vocab_size or 2000)
     d = recipe.data
     train, names = formats.load_text_examples(builtin_path(d.train), d.text_field, None, d.label_field)
     test, _ = formats.load_text_examples(
         builtin_path(d.test), d.text_field, None, d.label_field, label_names=names
     )
     train = train[: d.limit_train] if d.limit_train else train
-    test = test[: d.limit_test] if d.limit_test else test
+    test = test[: d.limit_eval] if d.limit_eval else test
 
     def feature(e: formats.TextExample) -> dict:
-        ids = tokenizer.encode(f"sentiment: {e.text}", max_length=recipe.max_length)
+        ids = tokenizer.encode(f"sentiment: {e.text}", max_length=d.max_input_length)
         return {"input_ids": ids, "labels": tokenizer.encode(names[int(e.label)])}
 
-    shape = {k: recipe.model_overrides[k] for k in SHAPE_KEYS if k in recipe.model_overrides}
+    overrides = recipe.model.overrides
+    shape = {k: overrides[k] for k in SHAPE_KEYS if k in overrides}
     config = t2t.preset(
         "t5-tiny",
         vocab_size=tokenizer.model_vocab_size,
@@ -68,36 +73,35 @@ def text_to_text(recipe: RecipeConfig) -> dict:
     )
     model = t2t.build_model(config)
     features = [feature(e) for e in train]
-    steps = steps_for(len(features), recipe.batch_size, recipe.epochs, recipe.max_steps)
-    stats = fit(
-        model,
-        shuffled_batches(features, recipe.batch_size, lambda f: collate(f, tokenizer.pad_id), recipe.seed),
-        steps,
-        learning_rate=recipe.learning_rate,
-        warmup=recipe.warmup,
-        weight_decay=recipe.weight_decay,
-        grad_clip=recipe.grad_clip,
-        device=resolve_device(recipe.device),
+    stream = FeatureStream(features, d.batch_size, partial(collate, pad_id=tokenizer.pad_id), d.seed)
+    cfg = recipe.replace(run_dir=str(run_dir), data={"batch_size": d.batch_size})
+    trainer = Trainer(
+        cfg.replace(max_steps=cfg.steps_for(len(features))),
+        model=model,
+        tokenizer=tokenizer,
+        train_stream=stream,
     )
-    pipe = Pipeline(model, tokenizer, batch_size=recipe.eval_batch_size)
+    result = trainer.fit()
+    pipe = Pipeline(model.eval(), tokenizer, batch_size=recipe.eval.batch_size)
     room = max(len(tokenizer.encode(name)) for name in names)  # label pieces + end of sequence
     predictions = [p.strip() for p in pipe([f"sentiment: {e.text}" for e in test], max_new_tokens=room)]
     accuracy = score(["accuracy"], predictions, [names[int(e.label)] for e in test])["accuracy"]
     return {
         "accuracy": accuracy,
         "parameters": model.num_parameters(),
-        "seconds": stats.seconds,
-        "steps": steps,
+        "seconds": result.elapsed,
+        "steps": result.step,
     }
 
 
-def head(recipe: RecipeConfig) -> dict:
-    result = finetune(recipe)
+def head(recipe: TrainConfig, run_dir: Path) -> dict:
+    trainer = Trainer(recipe.replace(run_dir=str(run_dir)))
+    result = trainer.fit()
     return {
-        "accuracy": result.scores["accuracy"],
-        "parameters": result.parameters,
-        "seconds": result.train_seconds,
-        "steps": result.steps,
+        "accuracy": result.final_metrics["accuracy"],
+        "parameters": trainer.model.num_parameters(),
+        "seconds": result.elapsed,
+        "steps": result.step,
     }
 
 
@@ -111,18 +115,19 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, dict]]:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="fields of both recipes")
     args = parser.parse_args(argv)
-    overrides = [f"seed={args.seed}", f"device={args.device}"]
+    overrides = [f"seed={args.seed}", f"device={args.device}", "progress=false", "tensorboard=false"]
     overrides += [f"epochs={args.epochs}"] if args.epochs is not None else []
     overrides += [f"data.limit_train={args.limit_train}"] if args.limit_train else []
     overrides += args.overrides
     bert = load_recipe("bert-sentiment", overrides)
     gpt = load_recipe("gpt-sentiment", overrides)
     start = time.perf_counter()
-    rows = [
-        ("text-to-text (enc-dec + prefix)", text_to_text(bert)),
-        ("BERT head ([CLS] -> linear)", head(bert)),
-        ("GPT transformation (extract token)", head(gpt)),
-    ]
+    with tempfile.TemporaryDirectory() as runs:
+        rows = [
+            ("text-to-text (enc-dec + prefix)", text_to_text(bert, Path(runs) / "t2t")),
+            ("BERT head ([CLS] -> linear)", head(bert, Path(runs) / "bert")),
+            ("GPT transformation (extract token)", head(gpt, Path(runs) / "gpt")),
+        ]
     print(
         f"\nbuilt-in sentiment: {bert.data.train} -> {bert.data.test}, {bert.epochs:g} epochs, seed {args.seed}"
     )

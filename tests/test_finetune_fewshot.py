@@ -8,12 +8,12 @@ import pytest
 from t2t.cli.main import main
 from t2t.errors import ConfigError
 from t2t.finetune import fewshot
-from t2t.finetune.recipe import load_recipe
-from t2t.finetune.run import finetune
+from t2t.train import Trainer
+from t2t.train.recipes import fewshot_spec, load_recipe
 
 
 def test_prompts_hold_k_solved_examples_then_the_question():
-    recipe = fewshot.task_recipe("paraphrase")
+    recipe = fewshot_spec("paraphrase")
     prompts, references, names, _ = fewshot.fewshot_prompts(recipe, 3, limit=5)
     assert len(prompts) == len(references) == 5 and names == ["0", "1"]
     first = prompts[0]
@@ -45,19 +45,21 @@ class EchoPipe:
 
 
 def test_scores_count_right_answers():
-    recipe = fewshot.task_recipe("sentiment")
+    recipe = fewshot_spec("sentiment")
     _, references, _, _ = fewshot.fewshot_prompts(recipe, 2, limit=8)
-    report = fewshot.run_fewshot(EchoPipe(references), "sentiment", 2, limit=8, max_new_tokens=3)
+    report = fewshot.run_fewshot(EchoPipe(references), "sentiment", recipe, 2, limit=8, max_new_tokens=3)
     assert report.scores == {"accuracy": 50.0}
     with pytest.raises(ConfigError, match="--task 'tagging'"):
-        fewshot.task_recipe("tagging")
+        fewshot_spec("tagging")
 
 
 def test_generate_cli_task_option(tmp_path, capsys):
     out = tmp_path / "gpt"
-    overrides = ["tokenizer_vocab_size=400", "model_overrides={}", "max_length=64", "data.limit_train=200"]
-    finetune(load_recipe("gpt-pretrain", [*overrides, "max_steps=2", f"output_dir={out}"]))
-    argv = ["generate", "--model", str(out), "--task", "sentiment", "--shots", "2", "--limit", "4"]
+    overrides = ["model.tokenizer_vocab_size=400", "model.overrides={}", "data.max_input_length=64"]
+    cfg = load_recipe("gpt-pretrain", [*overrides, "data.limit_train=200", "max_steps=2", f"run_dir={out}"])
+    Trainer(cfg.replace(progress=False)).fit()
+    model = out / "checkpoints" / "last"
+    argv = ["generate", "--model", str(model), "--task", "sentiment", "--shots", "2", "--limit", "4"]
     assert main([*argv, "--max-new-tokens", "2"]) == 0
     assert capsys.readouterr().out.startswith("sentiment (2-shot): accuracy ")
     assert main([*argv, "a prompt"]) == 2
@@ -66,7 +68,7 @@ def test_generate_cli_task_option(tmp_path, capsys):
 
 def test_negative_shots_is_a_config_error():
     from t2t.errors import ConfigError
-    from t2t.finetune.fewshot import fewshot_prompts, task_recipe
+    from t2t.finetune.fewshot import fewshot_prompts
 
     with pytest.raises(ConfigError, match="shots=-1 is negative"):
-        fewshot_prompts(task_recipe("sentiment"), -1)
+        fewshot_prompts(fewshot_spec("sentiment"), -1)

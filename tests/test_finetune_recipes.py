@@ -1,10 +1,13 @@
-"""Recipes end to end on tiny models: features and batches of each task and family, the loop (learning a
-separable task, freezing the encoder), pretraining then fine-tuning from its directory, and the CLI."""
+"""Recipes end to end on tiny models, all through the one Trainer: features and batches of each task
+and family, learning a separable task, freezing the encoder, pretraining then fine-tuning from its run
+directory, t2t 0.1 recipe names as aliases, and the CLI."""
 
 from __future__ import annotations
 
 import json
+import logging
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,21 +18,34 @@ from t2t.errors import ConfigError
 from t2t.finetune.builtin import corpus_tokenizer
 from t2t.finetune.collate import collate
 from t2t.finetune.features import prepare
-from t2t.finetune.loop import freeze_backbone
 from t2t.finetune.pretrain import causal_lm_features, mlm_nsp_features
-from t2t.finetune.recipe import load_recipe, recipe_names
-from t2t.finetune.run import finetune, recipe_model, train_recipe
+from t2t.finetune.recipe import recipe_names
 from t2t.tokenizer import load_tokenizer
+from t2t.train import Trainer
+from t2t.train.heads import freeze_backbone, head_spec
+from t2t.train.recipes import load_recipe
 
-TINY = ["tokenizer_vocab_size=400", "model_overrides={}", "max_length=64", "eval_batch_size=16"]
+TINY = [
+    "model.tokenizer_vocab_size=400",
+    "model.overrides={}",
+    "data.max_input_length=64",
+    "eval.batch_size=16",
+    "progress=false",
+    "tensorboard=false",
+]
 
 
-def quick(name: str, *overrides: str):
-    limits = ["data.limit_train=64", "data.limit_test=24", "epochs=10", "max_steps=3"]  # max_steps decides
-    return load_recipe(name, [*TINY, *limits, *overrides])
+def quick(name: str, run_dir: Path, *overrides: str):
+    limits = ["data.limit_train=64", "data.limit_eval=24", "epochs=10", "max_steps=3"]  # max_steps decides
+    return load_recipe(name, [*TINY, *limits, f"run_dir={run_dir}", *overrides])
 
 
-def test_every_builtin_recipe_loads():
+def fit(cfg) -> tuple[Trainer, t2t.train.TrainResult]:
+    trainer = Trainer(cfg)
+    return trainer, trainer.fit()
+
+
+def test_every_builtin_recipe_is_a_training_config():
     names = recipe_names()
     assert {
         "bert-sentiment",
@@ -40,15 +56,34 @@ def test_every_builtin_recipe_loads():
         "gpt-pretrain",
     } <= set(names)
     for name in names:
-        recipe = load_recipe(name)
-        assert recipe.name == name
+        cfg = load_recipe(name)
+        assert cfg.run_dir == f"runs/{name}" and cfg.data.train.startswith("builtin:")
+        assert cfg.epochs and cfg.max_steps is None  # epochs decide the length
+        assert t2t.train.TrainConfig.load(Path("configs/finetune") / f"{name}.yaml") == cfg
 
 
 def test_recipe_errors_are_one_line():
     with pytest.raises(ConfigError, match="has no GPT form"):
-        load_recipe("bert-tagging", ["family=gpt"])
-    with pytest.raises(ConfigError, match=r"unknown key 'learning_rat' \(did you mean 'learning_rate'\?\)"):
-        load_recipe("bert-sentiment", ["learning_rat=1"])
+        Trainer(load_recipe("bert-tagging", ["model.preset=gpt2-tiny", *TINY]))
+    with pytest.raises(ConfigError, match=r"unknown key 'optim.lrr' \(did you mean 'lr'\?\)"):
+        load_recipe("bert-sentiment", ["optim.lrr=1"])
+
+
+def test_t2t_01_recipes_and_keys_still_read_with_a_warning(tmp_path, caplog):
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "name: old\ntask: span-qa\nfamily: bert\nmodel: bert-tiny\nlearning_rate: 0.002\nwarmup: 0.2\n"
+        "data: {train: builtin:qa/train.json, test: builtin:qa/test.json, limit_test: 5}\n"
+        "doc_stride: 32\noutput_dir: runs/x\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="t2t"):
+        cfg = load_recipe(old, ["learning_rate=0.003", "model=runs/bert", "output_dir=runs/y"])
+    assert cfg.data.objective == "span_qa" and cfg.optim.lr == 0.003 and cfg.schedule.warmup_ratio == 0.2
+    assert cfg.data.options == {"doc_stride": 32} and cfg.data.limit_eval == 5 and cfg.eval.split == "test"
+    assert cfg.model.checkpoint == "runs/bert" and cfg.model.preset is None and cfg.run_dir == "runs/y"
+    assert cfg.epochs == 3.0 and cfg.data.batch_size == 32  # t2t 0.1's defaults
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "t2t 0.1 recipe" in warned and "learning_rate= is now optim.lr=" in warned
 
 
 def test_collate_pads_sequences_choices_and_token_labels():
@@ -81,16 +116,17 @@ def test_collate_pads_sequences_choices_and_token_labels():
         "gpt-choice",
     ],
 )
-def test_each_task_runs_and_scores(name):
-    recipe = quick(name)
-    result = finetune(recipe)
-    assert set(result.scores) >= set(recipe.metric_names) | (
-        {"entity_f1"} if recipe.task == "tagging" else set()
-    )
+def test_each_task_runs_and_scores(name, tmp_path):
+    cfg = quick(name, tmp_path / "run")
+    trainer, result = fit(cfg)
+    spec = head_spec(cfg, trainer.model.config.arch)
+    assert set(result.final_metrics) >= set(spec.metric_names)
     if name == "bert-acceptability":
-        assert set(result.scores) == {"accuracy", "matthews"} and -1.0 <= result.scores["matthews"] <= 1.0
-    assert all(v == v for v in result.scores.values())  # no NaN
-    assert result.steps == 3 and result.test_examples == 24 and len(result.losses) == 1
+        scores = result.final_metrics
+        assert set(scores) == {"accuracy", "matthews"} and -1.0 <= scores["matthews"] <= 1.0
+    assert all(v == v for v in result.final_metrics.values())  # no NaN
+    assert result.step == 3 and len(result.losses) == 3
+    assert (result.last_checkpoint / "trainer_state.safetensors").is_file()  # the Trainer's checkpoint
 
 
 def _separable(tmp_path):
@@ -105,39 +141,47 @@ def _separable(tmp_path):
             words.insert(rng.randrange(7), "good" if label == "positive" else "bad")
             rows.append(f"{' '.join(words)}\t{label}")
         (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return [f"data.train={tmp_path / 'train.tsv'}", f"data.test={tmp_path / 'test.tsv'}", "dropout=0"]
+    return [f"data.train={tmp_path / 'train.tsv'}", f"data.test={tmp_path / 'test.tsv'}"]
 
 
 @pytest.mark.parametrize("family", ["bert", "gpt"])
 def test_a_separable_task_is_learnt(family, tmp_path):
-    data = _separable(tmp_path)[:2]
+    data = _separable(tmp_path)
     model = "bert-tiny" if family == "bert" else "gpt2-tiny"
-    recipe = load_recipe(
+    cfg = load_recipe(
         f"{family}-sentiment",
-        [*TINY, *data, f"model={model}", "epochs=3", "learning_rate=0.003", "batch_size=16"],
+        [
+            *TINY,
+            *data,
+            f"model.preset={model}",
+            "epochs=3",
+            "optim.lr=0.003",
+            "data.batch_size=16",
+            f"run_dir={tmp_path / 'run'}",
+        ],
     )
-    result = finetune(recipe)
-    assert result.scores["accuracy"] >= 95.0, result
+    _, result = fit(cfg)
+    assert result.final_metrics["accuracy"] >= 95.0, result
 
 
-def test_frozen_encoder_trains_the_head_only():
-    """freeze_encoder=true: after training, every backbone tensor is bit-identical and the head moved."""
-    recipe = quick("bert-sentiment", "freeze_encoder=true", "learning_rate=0.01")
-    tokenizer = corpus_tokenizer("wordpiece", 400)
-    data = prepare(recipe, tokenizer)
-    model = recipe_model(recipe, tokenizer, data.num_labels, data.label_names)
-    trainable = freeze_backbone(model)
+def test_frozen_encoder_trains_the_head_only(tmp_path):
+    """model.freeze_encoder=true: after training, every backbone tensor is bit-identical and the head
+    moved."""
+    cfg = quick("bert-sentiment", tmp_path / "run", "model.freeze_encoder=true", "optim.lr=0.01")
+    trainer = Trainer(cfg)
+    model = trainer.model
     head = ("classifier", "pooler")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == sum(p.numel() for n, p in model.named_parameters() if n.startswith(head))
+    assert trainable < sum(p.numel() for p in model.parameters()) / 2
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    stats = train_recipe(recipe, model, data.train, torch.device("cpu"))
-    assert stats.trainable_parameters == trainable and stats.steps == 3
+    assert trainer.fit().step == 3
     after = dict(model.named_parameters())
     frozen = [n for n in before if not n.startswith(head)]
     assert frozen and all(torch.equal(before[n], after[n]) for n in frozen)
     assert all(not torch.equal(before[n], after[n]) for n in before if n.startswith(head))
-    result = finetune(recipe)
-    assert result.trainable_parameters == trainable < result.parameters / 2
+    with pytest.raises(ConfigError, match="leaves nothing to train"):
+        freeze_backbone(torch.nn.Sequential(torch.nn.Linear(2, 2)))
 
 
 def test_bert_pairs_get_segment_ids_0_then_1(tmp_path):
@@ -152,9 +196,9 @@ def test_bert_pairs_get_segment_ids_0_then_1(tmp_path):
     choice = load_recipe(
         "bert-choice", [*TINY, f"data.train={tmp_path / 'c.jsonl'}", f"data.test={tmp_path / 'c.jsonl'}"]
     )
-    first = prepare(pairs, tokenizer).train[0]
+    first = prepare(head_spec(pairs, "encoder"), tokenizer).train[0]
     rows = [(first["input_ids"], first["token_type_ids"], a, b)]
-    feature = prepare(choice, tokenizer).train[0]
+    feature = prepare(head_spec(choice, "encoder"), tokenizer).train[0]
     rows += [
         (ids, types, a, ending)
         for ids, types, ending in zip(feature["input_ids"], feature["token_type_ids"], choices["endings"])
@@ -169,10 +213,10 @@ def test_bert_pairs_get_segment_ids_0_then_1(tmp_path):
     assert batch["token_type_ids"].tolist() == [first["token_type_ids"]]  # the model receives them
 
 
-def test_a_bad_device_is_a_config_error_naming_the_key(capsys):
-    with pytest.raises(ConfigError, match=r"^device='foo' is not a device; use cpu, cuda"):
-        finetune(quick("bert-sentiment", "device=foo"))
-    assert main(["finetune", "--recipe", "bert-sentiment", "device=foo", "--quiet"]) == 2
+def test_a_bad_device_is_a_config_error_naming_the_key(capsys, tmp_path):
+    assert (
+        main(["finetune", "--recipe", "bert-sentiment", "device=foo", f"run_dir={tmp_path}", "--quiet"]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "device='foo'" in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
@@ -215,54 +259,53 @@ def test_pretraining_features():
 
 
 @pytest.mark.slow
-def test_pretrain_then_finetune_from_the_directory(tmp_path):
-    out = tmp_path / "bert"
-    pre = finetune(
-        load_recipe("bert-pretrain", [*TINY, "data.limit_train=300", "max_steps=4", f"output_dir={out}"])
+def test_pretrain_then_finetune_from_the_run_directory(tmp_path):
+    bert_dir, gpt_dir = tmp_path / "bert", tmp_path / "gpt"
+    pre = ["data.limit_train=300", "max_steps=4", *TINY]
+    bert, result = fit(load_recipe("bert-pretrain", [*pre, f"run_dir={bert_dir}"]))
+    assert set(result.final_metrics) == {"mlm_accuracy", "nsp_accuracy"}
+    qa_cfg = quick("bert-qa", tmp_path / "qa", "model.preset=null", f"model.checkpoint={bert_dir}")
+    qa, qa_result = fit(qa_cfg)
+    assert "exact_match" in qa_result.final_metrics and qa.model.config.task_head == "span-qa"
+    for key in ("d_model", "n_encoder_layers", "max_positions", "vocab_size"):  # the pretrained backbone
+        assert getattr(qa.model.config, key) == getattr(bert.model.config, key), key
+    _, gpt = fit(load_recipe("gpt-pretrain", [*pre, f"run_dir={gpt_dir}"]))
+    assert gpt.final_metrics["perplexity"] > 1
+    choice, result = fit(
+        quick("gpt-choice", tmp_path / "choice", "model.preset=null", f"model.checkpoint={gpt_dir}")
     )
-    assert set(pre.scores) == {"mlm_accuracy", "nsp_accuracy"}
-    assert json.loads((out / "results.json").read_text())["steps"] == 4
-    qa = finetune(quick("bert-qa", f"model={out}", "model_overrides={}"))
-    assert "exact_match" in qa.scores and qa.parameters < pre.parameters  # MLM head gone, span head added
-    gpt = finetune(
-        load_recipe(
-            "gpt-pretrain", [*TINY, "data.limit_train=300", "max_steps=4", f"output_dir={tmp_path / 'g'}"]
-        )
-    )
-    assert gpt.scores["perplexity"] > 1
-    choice = finetune(quick("gpt-choice", f"model={tmp_path / 'g'}"))
-    assert choice.family == "gpt" and "accuracy" in choice.scores
+    assert choice.model.config.arch == "decoder" and "accuracy" in result.final_metrics
 
 
 def test_cli_runs_a_recipe_and_reports_errors(capsys, tmp_path):
-    assert (
-        main(
-            [
-                "finetune",
-                "--recipe",
-                "bert-sentiment",
-                *TINY,
-                "data.limit_train=32",
-                "data.limit_test=8",
-                "max_steps=2",
-                "--quiet",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    run = ["finetune", "--recipe", "bert-sentiment", *TINY, "data.limit_train=32", "data.limit_eval=8"]
+    assert main([*run, "max_steps=2", f"run_dir={tmp_path / 'a'}", "--quiet", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["steps"] == 2 and "accuracy" in result["scores"]
+    assert json.loads((tmp_path / "a" / "results.json").read_text())["scores"] == result["scores"]
     argv = ["finetune", "--quiet", "data.limit_train=16", "--json", "--recipe", "bert-sentiment", *TINY]
-    assert main([*argv, "data.limit_test=4", "max_steps=1"]) == 0  # overrides on both sides of options
-    result = json.loads(capsys.readouterr().out)
-    assert (result["steps"], result["train_examples"], result["test_examples"]) == (1, 16, 4)
+    assert main([*argv, "data.limit_eval=4", "max_steps=1", f"run_dir={tmp_path / 'b'}"]) == 0
+    result = json.loads(capsys.readouterr().out)  # overrides on both sides of options
+    assert (result["steps"], result["train_examples"]) == (1, 16)
     assert main(["finetune", "--recipe", "bert-sentimnt"]) == 2
     assert "did you mean 'bert-sentiment'" in capsys.readouterr().err
     bad = tmp_path / "r.yaml"
-    bad.write_text("name: r\ntask: classification\ndata: {train: missing.tsv, test: missing.tsv}\n")
-    assert main(["finetune", "--recipe", str(bad), "--quiet"]) == 2
-    assert "missing.tsv: no such file" in capsys.readouterr().err
+    bad.write_text(
+        "data: {objective: classification, train: missing.tsv, test: missing.tsv}\nmodel: {preset: bert-tiny}\n"
+    )
+    assert main(["finetune", "--recipe", str(bad), "--quiet", f"run_dir={tmp_path / 'c'}"]) == 2
+    assert "eval.split=validation scores the model on data.validation" in capsys.readouterr().err
+    assert (
+        main(["finetune", "--recipe", str(bad), "eval.split=test", "--quiet", f"run_dir={tmp_path / 'c'}"])
+        == 2
+    )
+    assert "missing.tsv" in capsys.readouterr().err
+
+
+def test_t2t_train_runs_a_recipe_file(tmp_path, capsys):
+    argv = ["train", "--config", "configs/finetune/bert-sentiment.yaml", *TINY, "data.limit_train=16"]
+    assert main([*argv, "data.limit_eval=8", "max_steps=2", f"run_dir={tmp_path}"]) == 0
+    assert "best accuracy" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -274,13 +317,13 @@ def test_cli_runs_a_recipe_and_reports_errors(capsys, tmp_path):
         ("bert-qa", "BertForQuestionAnswering"),
     ],
 )
-def test_save_format_hf_loads_in_transformers(name, hf_class, tmp_path):
-    """save_format=hf writes the head model as transformers' class with a tokenizer it reads: the same
-    token ids (and segment ids) and the same outputs as the t2t model."""
+def test_checkpoint_format_hf_loads_in_transformers(name, hf_class, tmp_path):
+    """checkpoint.format=hf writes the head model as transformers' class with a tokenizer it reads: the
+    same token ids (and segment ids) and the same outputs as the t2t model."""
     import transformers
 
-    out = tmp_path / "run"
-    finetune(quick(name, f"output_dir={out}", "save_format=hf"))
+    _, result = fit(quick(name, tmp_path / "run", "checkpoint.format=hf"))
+    out = result.last_checkpoint
     assert (out / "config.json").exists() and not (out / "t2t_config.json").exists()
     ours, tokenizer = t2t.from_pretrained(out).eval(), load_tokenizer(out)
     theirs = getattr(transformers, hf_class).from_pretrained(out).eval()
@@ -299,19 +342,16 @@ def test_save_format_hf_loads_in_transformers(name, hf_class, tmp_path):
         assert theirs.config.id2label == {0: "negative", 1: "positive"}
 
 
-def test_save_format_hf_without_a_transformers_class_fails_before_training(tmp_path):
-    with pytest.raises(ConfigError, match="save_format=hf: a decoder with head='classification'"):
-        finetune(quick("gpt-sentiment", f"output_dir={tmp_path / 'g'}", "save_format=hf"))
+def test_checkpoint_format_hf_without_a_transformers_class_fails_before_training(tmp_path):
+    with pytest.raises(ConfigError, match=r"checkpoint\.format=hf: a decoder with head='classification'"):
+        Trainer(quick("gpt-sentiment", tmp_path / "g", "checkpoint.format=hf"))
     assert not (tmp_path / "g").exists()
 
 
-def test_model_overrides_may_set_positions_but_not_below_max_length():
-    tokenizer = corpus_tokenizer("wordpiece", 400)
-    wide = recipe_model(
-        load_recipe("bert-sentiment", ["model_overrides={max_positions: 512}"]), tokenizer, 2, None
-    )
-    assert wide.config.max_positions == 512
-    with pytest.raises(ConfigError, match="max_length=64 is longer than model_overrides max_positions=32"):
-        recipe_model(
-            load_recipe("bert-sentiment", ["model_overrides={max_positions: 32}"]), tokenizer, 2, None
-        )
+def test_model_overrides_may_set_positions_but_not_below_max_length(tmp_path):
+    wide = Trainer(quick("bert-sentiment", tmp_path / "a", "model.overrides={max_positions: 512}"))
+    assert wide.model.config.max_positions == 512
+    with pytest.raises(
+        ConfigError, match=r"max_input_length=64 is longer than model\.overrides' max_positions=32"
+    ):
+        Trainer(quick("bert-sentiment", tmp_path / "b", "model.overrides={max_positions: 32}"))

@@ -10,15 +10,15 @@ import pytest
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "three_ways.py"
 TINY = [
-    "tokenizer_vocab_size=400",
-    "model_overrides.d_model=32",
-    "model_overrides.d_ff=64",
-    "max_length=32",
+    "model.tokenizer_vocab_size=400",
+    "model.overrides.d_model=32",
+    "model.overrides.d_ff=64",
+    "data.max_input_length=32",
     "data.limit_train=48",
-    "data.limit_test=12",
+    "data.limit_eval=12",
     "max_steps=2",
-    "batch_size=8",
-    "eval_batch_size=12",
+    "data.batch_size=8",
+    "eval.batch_size=12",
 ]
 
 

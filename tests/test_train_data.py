@@ -28,10 +28,12 @@ def test_data_shuffle_reorders_each_epoch_of_the_training_stream_only(data, tmp_
     epoch = 15  # 60 training examples in batches of 4
     streams = {}
     for shuffle in (False, True):
-        cfg = text_config(root, tok, run_dir=str(tmp_path / str(shuffle)), data={"shuffle": shuffle})
+        cfg = text_config(
+            root, tok, run_dir=str(tmp_path / str(shuffle)), data={"shuffle": shuffle}, eval={"loss": True}
+        )
         trainer = Trainer(cfg)
         batches = [next(trainer.stream) for _ in range(2 * epoch)]
-        validation = list(trainer._default_eval_stream())
+        validation = list(trainer.objective.eval_stream())
         streams[shuffle] = _rows(batches[:epoch]), _rows(batches[epoch:]), _rows(validation)
     (plain, plain_2, plain_val), (mixed, mixed_2, mixed_val) = streams[False], streams[True]
     assert plain == plain_2  # without shuffle every epoch is in file order

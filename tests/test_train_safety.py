@@ -3,7 +3,6 @@ dies or explodes says so instead of exiting 0 with ruined weights."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -12,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_support import ToyStream, config, tiny_model
 
 from t2t.errors import CheckpointError, ConfigError
 from t2t.train import Trainer, TrainingDiverged, read_metrics
 from t2t.train import checkpoint as ckpt
 from t2t.train.resume import resume_changes
 from t2t.utils import state_file
+from test_train_support import ToyStream, config, tiny_model
 
 
 def _fit(tmp_path: Path, **fields) -> Trainer:
@@ -90,7 +89,7 @@ def test_a_planted_pickle_is_refused_without_running_it(tmp_path):
     torch.save({"step": 2, "payload": _Payload(marker)}, last / ckpt.LEGACY_STATE_FILE)
     with pytest.raises(CheckpointError, match="could run code"):
         ckpt.load_state(last)
-    with pytest.raises(CheckpointError, match="refusing to read this trainer state.*posix.system"):
+    with pytest.raises(CheckpointError, match=r"refusing to read this trainer state.*posix\.system"):
         _fit(tmp_path, max_steps=4, resume=True)
     assert not marker.exists()
 
@@ -136,14 +135,14 @@ def test_exploded_weights_are_not_saved_as_good(tmp_path):
     model = tiny_model()
     with torch.no_grad():
         next(model.parameters()).mul_(1e30)
-    with pytest.raises(CheckpointError, match="has exploded.*no earlier checkpoint exists"):
+    with pytest.raises(CheckpointError, match=r"has exploded.*no earlier checkpoint exists"):
         ckpt.save_checkpoint(tmp_path, 1, model, None, {"step": 1}, {"step": 1})
 
 
 # ------------------------------------------------------------------------------------- one run a dir
 def test_a_used_run_dir_is_refused_before_any_work(tmp_path):
     _fit(tmp_path, max_steps=2)
-    with pytest.raises(ConfigError, match="already holds a run .*--resume.*--overwrite"):
+    with pytest.raises(ConfigError, match=r"already holds a run .*--resume.*--overwrite"):
         Trainer(config(tmp_path, max_steps=2), model=tiny_model(), train_stream=ToyStream(4))
     with pytest.raises(ConfigError, match="both set"):
         Trainer(config(tmp_path, resume=True, overwrite=True), model=tiny_model(), train_stream=ToyStream(4))
@@ -166,7 +165,11 @@ def test_resume_applies_a_new_learning_rate_and_records_it(tmp_path, capsys):
     trainer = _fit(tmp_path, max_steps=5, resume=True, optim={"name": "adamw", "lr": 2e-3})
     assert "optim.lr: 0.01 -> 0.002" in capsys.readouterr().err
     rates = {r["step"]: r["lr"] for r in read_metrics(tmp_path / "run") if r["kind"] == "train"}
-    assert rates[3] == pytest.approx(1e-2) and rates[4] == pytest.approx(2e-3) and rates[5] == pytest.approx(2e-3)
+    assert (
+        rates[3] == pytest.approx(1e-2)
+        and rates[4] == pytest.approx(2e-3)
+        and rates[5] == pytest.approx(2e-3)
+    )
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(2e-3)
     from t2t.train import TrainConfig
 
@@ -183,7 +186,7 @@ def test_resume_changes_sorts_keys_into_free_applied_and_fixed():
     saved = {"optim": {"lr": 1.0, "name": "adamw"}, "eval": {"every": 5}, "max_steps": 10, "data": {"x": 1}}
     now = {"optim": {"lr": 0.5, "name": "adamw"}, "eval": {"every": 9}, "max_steps": 20, "data": {"x": 1}}
     assert resume_changes(saved, now) == ["max_steps: 10 -> 20", "optim.lr: 1.0 -> 0.5"]
-    with pytest.raises(ConfigError, match="data.x=2"):
+    with pytest.raises(ConfigError, match=r"data\.x=2"):
         resume_changes(saved, {**now, "data": {"x": 2}})
 
 

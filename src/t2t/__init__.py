@@ -6,8 +6,9 @@ from t2t.model.build import build_model
 from t2t.model.models import DecoderLM, EncoderDecoderLM, EncoderModel, T2TModel
 from t2t.presets import preset, preset_names
 from t2t.tokenizer import Tokenizer, load_tokenizer
+from t2t.utils.version import version
 
-__version__ = "0.1.0"
+__version__ = version()
 
 
 def from_pretrained(name_or_path: str, **kwargs):  # type: ignore[no-untyped-def]

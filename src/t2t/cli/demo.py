@@ -25,11 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    import t2t
+    from t2t.model.build import build_model
     from t2t.model.models import DecoderLM, EncoderDecoderLM
+    from t2t.presets import preset
 
     torch.manual_seed(args.seed)
-    model = t2t.build_model(t2t.preset(args.preset)).eval()
+    model = build_model(preset(args.preset)).eval()
     cfg = model.config
     print(f"{args.preset}: arch={cfg.arch}, {model.num_parameters():,} parameters")
     ids = torch.randint(3, cfg.vocab_size, (1, 10))

@@ -254,10 +254,12 @@ def _answer_task(args: argparse.Namespace) -> int:
     from t2t.finetune.fewshot import run_fewshot
     from t2t.generation import load_pipeline
     from t2t.generation.search import resolve_config
+    from t2t.train.recipes import fewshot_spec
 
+    spec = fewshot_spec(args.task)  # an unknown task fails before the model loads
     pipe = load_pipeline(args.model, device=resolve_device(args.device), batch_size=args.batch_size)
     config = resolve_config(pipe.model, pipe.config, **decoding_options(args))
-    report = run_fewshot(pipe, args.task, args.shots, limit=args.limit, **config.to_dict())
+    report = run_fewshot(pipe, args.task, spec, args.shots, limit=args.limit, **config.to_dict())
     scores = "  ".join(f"{k} {v:.2f}" for k, v in report.scores.items())
     print(f"{report.task} ({report.shots}-shot): {scores}")
     return 0

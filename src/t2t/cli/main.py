@@ -9,8 +9,7 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
-
-import t2t.cli as cli_package
+from pathlib import Path
 
 EXIT_USAGE = 2
 _ORDER = [
@@ -62,7 +61,8 @@ class _OneLineCommands(argparse.RawDescriptionHelpFormatter):
 
 
 def _command_modules() -> list:
-    names = [m.name for m in pkgutil.iter_modules(cli_package.__path__) if not m.name.startswith("_")]
+    here = [str(Path(__file__).parent)]  # this package's folder (its __init__ need not be imported)
+    names = [m.name for m in pkgutil.iter_modules(here) if not m.name.startswith("_")]
     names = [n for n in names if n not in ("main", "common")]
     names.sort(key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
     return [importlib.import_module(f"t2t.cli.{name}") for name in names]
@@ -82,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from t2t import __version__
+    from t2t.utils.version import version
 
-    return __version__
+    return version()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

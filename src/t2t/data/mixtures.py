@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from t2t.configbase import check_choice
+from t2t.data.task_table import get_task
 from t2t.data.tasks import Task
 from t2t.errors import ConfigError, DataError
 
@@ -70,7 +71,6 @@ class Mixture:
         cap: int | None = None,
         temperature: float = 1.0,
     ) -> None:
-        from t2t.data.registry import get_task
 
         check_choice("rate", rate, RATES)
         if not tasks:

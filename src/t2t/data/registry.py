@@ -32,42 +32,13 @@ import yaml
 from t2t.configbase import check_finite, closest
 from t2t.data.mixtures import Mixture
 from t2t.data.postprocess import named_postprocess
+from t2t.data.task_table import _TASKS, _get, _register, register_task
 from t2t.data.tasks import Task
 from t2t.data.templates import TEMPLATES, _fields
 from t2t.errors import ConfigError, DataError
 from t2t.utils.yamlio import load_yaml
 
-_TASKS: dict[str, Task] = {}
 _MIXTURES: dict[str, Mixture] = {}
-
-
-def _register(table: dict[str, Any], kind: str, item: Any, overwrite: bool) -> Any:
-    if item.name in table and table[item.name] is not item and not overwrite:
-        raise DataError(
-            f"a {kind} named {item.name!r} is already registered; pick another name or pass overwrite=True"
-        )
-    table[item.name] = item
-    return item
-
-
-def _get(table: dict[str, Any], kind: str, name: str) -> Any:
-    if name not in table:
-        known = ", ".join(sorted(table)) or "none yet"
-        raise DataError(f"no {kind} named {name!r}{closest(name, table)}; registered: {known}")
-    return table[name]
-
-
-def register_task(task: Task, *, overwrite: bool = False) -> Task:
-    return _register(_TASKS, "task", task, overwrite)
-
-
-def get_task(name: str) -> Task:
-    """The registered task; a miss is a DataError naming the closest registered name."""
-    return _get(_TASKS, "task", name)
-
-
-def list_tasks() -> list[str]:
-    return sorted(_TASKS)
 
 
 def register_mixture(mixture: Mixture, *, overwrite: bool = False) -> Mixture:

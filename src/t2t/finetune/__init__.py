@@ -1,16 +1,3 @@
-"""Fine-tuning as BERT and GPT did it: task heads, GPT's input transformations, pretraining recipes on
-the built-in corpus and few-shot prompting; see docs/finetuning.md."""
-
-from t2t.finetune.fewshot import FewShotReport, run_fewshot
-from t2t.finetune.recipe import RecipeConfig, load_recipe, recipe_names
-from t2t.finetune.run import FinetuneResult, finetune
-
-__all__ = [
-    "FewShotReport",
-    "FinetuneResult",
-    "RecipeConfig",
-    "finetune",
-    "load_recipe",
-    "recipe_names",
-    "run_fewshot",
-]
+"""Fine-tuning as BERT and GPT did it: the features of task heads and GPT's input transformations,
+pretraining examples from a corpus file, their scoring, and few-shot prompting; see docs/finetuning.md.
+Training itself is t2t.train's Trainer (`t2t train --config configs/finetune/NAME.yaml`)."""

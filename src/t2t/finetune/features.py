@@ -17,7 +17,7 @@ from t2t.errors import ConfigError
 from t2t.finetune import conll, formats, squad
 from t2t.finetune.builtin import builtin_path
 from t2t.finetune.gpt_inputs import GptInputs
-from t2t.finetune.recipe import RecipeConfig
+from t2t.finetune.spec import HeadSpec
 from t2t.tokenizer import Tokenizer
 
 Feature = dict[str, list | int | float]
@@ -38,38 +38,43 @@ def _limit(items: list, limit: int | None) -> list:
     return items if limit is None else items[:limit]
 
 
-def prepare(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
-    """Read the recipe's train and test files and build the features of its task and family."""
+def prepare(spec: HeadSpec, tokenizer: Tokenizer) -> Prepared:
+    """Read the train and evaluation files and build the features of the objective and family."""
     builders = {
         "classification": _sentences,
         "regression": _sentences,
-        "multiple-choice": _choices,
+        "multiple_choice": _choices,
         "tagging": _tagging,
-        "span-qa": _span_qa,
+        "span_qa": _span_qa,
     }
-    if recipe.task not in builders:
-        raise ConfigError(f"task={recipe.task!r} is a pretraining task; t2t.finetune.pretrain handles it")
-    return builders[recipe.task](recipe, tokenizer)
+    if spec.objective not in builders:
+        raise ConfigError(
+            f"objective={spec.objective!r} has no head features; t2t.finetune.pretrain builds it"
+        )
+    return builders[spec.objective](spec, tokenizer)
 
 
-def _paths(recipe: RecipeConfig) -> tuple:
-    if not recipe.data.test:
-        raise ConfigError(f"recipe {recipe.name!r}: data.test is empty; name the file to score on")
-    return builtin_path(recipe.data.train), builtin_path(recipe.data.test)
+def _paths(spec: HeadSpec) -> tuple:
+    if not spec.eval:
+        raise ConfigError(
+            "the head is scored on data.test (or data.validation, as eval.split says), which is empty; "
+            "name the file to score on"
+        )
+    return builtin_path(spec.train), builtin_path(spec.eval)
 
 
 # ---- sentences and pairs: classification, regression ---------------------------------------------------
-def _sentences(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
-    d, regression = recipe.data, recipe.task == "regression"
-    train_path, test_path = _paths(recipe)
+def _sentences(spec: HeadSpec, tokenizer: Tokenizer) -> Prepared:
+    d, regression = spec, spec.objective == "regression"
+    train_path, test_path = _paths(spec)
     train, names = formats.load_text_examples(
         train_path, d.text_field, d.pair_field, d.label_field, regression=regression
     )
     test, _ = formats.load_text_examples(
         test_path, d.text_field, d.pair_field, d.label_field, label_names=names, regression=regression
     )
-    train, test = _limit(train, d.limit_train), _limit(test, d.limit_test)
-    encode = _gpt_sentence(recipe, tokenizer) if recipe.family == "gpt" else _bert_sentence(recipe, tokenizer)
+    train, test = _limit(train, d.limit_train), _limit(test, d.limit_eval)
+    encode = _gpt_sentence(spec, tokenizer) if spec.family == "gpt" else _bert_sentence(spec, tokenizer)
     if regression:
         return Prepared(
             [encode(e) for e in train],
@@ -87,20 +92,20 @@ def _sentences(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
     )
 
 
-def _bert_sentence(recipe: RecipeConfig, tokenizer: Tokenizer) -> Callable[[formats.TextExample], Feature]:
+def _bert_sentence(spec: HeadSpec, tokenizer: Tokenizer) -> Callable[[formats.TextExample], Feature]:
     def encode(example: formats.TextExample) -> Feature:
         if example.pair is None:
-            ids = tokenizer.encode(example.text, max_length=recipe.max_length)
+            ids = tokenizer.encode(example.text, max_length=spec.max_length)
             return {"input_ids": ids, "token_type_ids": [0] * len(ids), "labels": example.label}
-        pair = tokenizer.encode_pair(example.text, example.pair, max_length=recipe.max_length)
+        pair = tokenizer.encode_pair(example.text, example.pair, max_length=spec.max_length)
         return {"input_ids": pair.ids, "token_type_ids": pair.token_type_ids, "labels": example.label}
 
     return encode
 
 
-def _gpt_sentence(recipe: RecipeConfig, tokenizer: Tokenizer) -> Callable[[formats.TextExample], Feature]:
-    inputs, transform = GptInputs(tokenizer, recipe.max_length), recipe.gpt_transform
-    if transform != "classification" and recipe.data.pair_field is None:
+def _gpt_sentence(spec: HeadSpec, tokenizer: Tokenizer) -> Callable[[formats.TextExample], Feature]:
+    inputs, transform = GptInputs(tokenizer, spec.max_length), spec.transform
+    if transform != "classification" and spec.pair_field is None:
         raise ConfigError(f"transform={transform!r} needs sentence pairs; set data.pair_field")
 
     def encode(example: formats.TextExample) -> Feature:
@@ -114,14 +119,14 @@ def _gpt_sentence(recipe: RecipeConfig, tokenizer: Tokenizer) -> Callable[[forma
 
 
 # ---- multiple choice --------------------------------------------------------------------------------------
-def _choices(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
-    d = recipe.data
-    train_path, test_path = _paths(recipe)
+def _choices(spec: HeadSpec, tokenizer: Tokenizer) -> Prepared:
+    d = spec
+    train_path, test_path = _paths(spec)
     fields = (d.text_field, d.pair_field or "endings", d.label_field)
     train = _limit(formats.load_choice_examples(train_path, *fields), d.limit_train)
-    test = _limit(formats.load_choice_examples(test_path, *fields), d.limit_test)
-    if recipe.family == "gpt":
-        inputs = GptInputs(tokenizer, recipe.max_length)
+    test = _limit(formats.load_choice_examples(test_path, *fields), d.limit_eval)
+    if spec.family == "gpt":
+        inputs = GptInputs(tokenizer, spec.max_length)
 
         def encode(e: formats.ChoiceExample) -> Feature:
             return {"input_ids": inputs.multiple_choice(e.context, e.endings), "labels": e.label}
@@ -129,7 +134,7 @@ def _choices(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
 
         def encode(e: formats.ChoiceExample) -> Feature:
             pairs = tokenizer.encode_pair_batch(
-                [(e.context, x) for x in e.endings], max_length=recipe.max_length
+                [(e.context, x) for x in e.endings], max_length=spec.max_length
             )
             return {
                 "input_ids": [p.ids for p in pairs],
@@ -146,21 +151,19 @@ def _choices(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
 
 
 # ---- token tagging ----------------------------------------------------------------------------------------
-def _tagging(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
-    train_path, test_path = _paths(recipe)
-    train = _limit(conll.read_conll(train_path), recipe.data.limit_train)
-    test = _limit(conll.read_conll(test_path), recipe.data.limit_test)
+def _tagging(spec: HeadSpec, tokenizer: Tokenizer) -> Prepared:
+    train_path, test_path = _paths(spec)
+    train = _limit(conll.read_conll(train_path), spec.limit_train)
+    test = _limit(conll.read_conll(test_path), spec.limit_eval)
     names = conll.tag_names_of([*train, *test])  # the tag set is known up front, as CoNLL's is
     ids = {t: i for i, t in enumerate(names)}
 
     def encode(sentence: conll.TaggedSentence) -> Feature:
-        features = conll.first_subtoken_features(tokenizer, sentence, ids, recipe.max_length)
+        features = conll.first_subtoken_features(tokenizer, sentence, ids, spec.max_length)
         features.pop("word_starts")
         return features
 
-    starts = [
-        conll.first_subtoken_features(tokenizer, s, ids, recipe.max_length)["word_starts"] for s in test
-    ]
+    starts = [conll.first_subtoken_features(tokenizer, s, ids, spec.max_length)["word_starts"] for s in test]
 
     def decode(outputs: list[Outputs]) -> list[list[str]]:
         return [conll.word_tags(o["logits"], w, names) for o, w in zip(outputs, starts)]
@@ -176,12 +179,14 @@ def _tagging(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
 
 
 # ---- span question answering ------------------------------------------------------------------------------
-def _span_qa(recipe: RecipeConfig, tokenizer: Tokenizer) -> Prepared:
-    train_path, test_path = _paths(recipe)
-    train = _limit(squad.read_squad(train_path), recipe.data.limit_train)
-    test = _limit(squad.read_squad(test_path), recipe.data.limit_test)
+def _span_qa(spec: HeadSpec, tokenizer: Tokenizer) -> Prepared:
+    train_path, test_path = _paths(spec)
+    train = _limit(squad.read_squad(train_path), spec.limit_train)
+    test = _limit(squad.read_squad(test_path), spec.limit_eval)
     options = dict(
-        max_length=recipe.max_length, doc_stride=recipe.doc_stride, max_query_length=recipe.max_query_length
+        max_length=spec.max_length,
+        doc_stride=spec.options.get("doc_stride", 64),
+        max_query_length=spec.options.get("max_query_length", 32),
     )
     train_features = squad.squad_features(tokenizer, train, **options)
     test_features = squad.squad_features(tokenizer, test, **options)

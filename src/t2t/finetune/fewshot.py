@@ -3,8 +3,8 @@ training split, then the test example; the model's continuation is read as the a
 
     {text}\\n{pair}\\nanswer: {label}\\n\\n ... {text}\\n{pair}\\nanswer:
 
-A task is a built-in data set name (sentiment, acceptability, paraphrase, entailment, similarity) or any
-recipe of configs/finetune/ with sentence or pair examples. The shots are drawn once, seeded, and the
+The task is a HeadSpec of sentence or pair examples (t2t.train.recipes.fewshot_spec reads one from a
+built-in data set name or a recipe of configs/finetune/). The shots are drawn once, seeded, and the
 oldest are dropped for a test example that would not fit the model's positions.
 """
 
@@ -17,16 +17,10 @@ from dataclasses import dataclass
 from t2t.errors import ConfigError
 from t2t.finetune import formats
 from t2t.finetune.builtin import builtin_path
-from t2t.finetune.recipe import RecipeConfig, load_recipe, recipe_names
 from t2t.finetune.scoring import score
+from t2t.finetune.spec import HeadSpec
 
-TASKS = {
-    "sentiment": "bert-sentiment",
-    "acceptability": "bert-acceptability",
-    "paraphrase": "bert-paraphrase",
-    "entailment": "bert-entailment",
-    "similarity": "bert-similarity",
-}
+SENTENCE_OBJECTIVES = ("classification", "regression")
 
 
 @dataclass
@@ -35,18 +29,6 @@ class FewShotReport:
     shots: int
     scores: dict[str, float]
     examples: list[dict]  # the first few: prompt tail, prediction, target
-
-
-def task_recipe(name: str) -> RecipeConfig:
-    if name in TASKS:
-        return load_recipe(TASKS[name])
-    if name in recipe_names() or name.endswith((".yaml", ".yml")):
-        recipe = load_recipe(name)
-        if recipe.task in ("classification", "regression"):
-            return recipe
-    raise ConfigError(
-        f"--task {name!r}: few-shot prompting takes one of {', '.join(TASKS)} (or a sentence recipe)"
-    )
 
 
 def _render(example: formats.TextExample, answer: str | None) -> str:
@@ -61,17 +43,21 @@ def answer_of(generated: str) -> str:
 
 
 def fewshot_prompts(
-    recipe: RecipeConfig, shots: int, *, limit: int | None = None, seed: int = 0
+    spec: HeadSpec, shots: int, *, limit: int | None = None, seed: int = 0
 ) -> tuple[list[str], list[str], list[str], Callable[[str], str | float]]:
-    """(prompts, references, label names, how an answer is read) for the recipe's test split."""
+    """(prompts, references, label names, how an answer is read) for the spec's evaluation file."""
     if shots < 0:
         raise ConfigError(f"shots={shots} is negative; use 0 (no examples) or more")
-    d, regression = recipe.data, recipe.task == "regression"
+    if spec.objective not in SENTENCE_OBJECTIVES or not spec.eval:
+        raise ConfigError(
+            f"few-shot prompting takes sentence or pair examples with a test file, not objective={spec.objective!r}"
+        )
+    d, regression = spec, spec.objective == "regression"
     train, names = formats.load_text_examples(
         builtin_path(d.train), d.text_field, d.pair_field, d.label_field, regression=regression
     )
     test, _ = formats.load_text_examples(
-        builtin_path(d.test),
+        builtin_path(d.eval),
         d.text_field,
         d.pair_field,
         d.label_field,
@@ -106,18 +92,17 @@ def fit_prompt(prompt: str, count: Callable[[str], int], room: int) -> str:
 
 
 def run_fewshot(
-    pipe, task: str, shots: int, *, limit: int | None = None, seed: int = 0, **generation
+    pipe, task: str, spec: HeadSpec, shots: int, *, limit: int | None = None, seed: int = 0, **generation
 ) -> FewShotReport:  # type: ignore[no-untyped-def]
     """Generate an answer for each test prompt with the pipeline and score them with the task's metrics."""
-    recipe = task_recipe(task)
-    prompts, references, _, read = fewshot_prompts(recipe, shots, limit=limit, seed=seed)
+    prompts, references, _, read = fewshot_prompts(spec, shots, limit=limit, seed=seed)
     new = generation.get("max_new_tokens") or 8
     room = pipe.model.config.max_positions - new
     count = lambda text: len(pipe.tokenizer.encode(text))  # noqa: E731
     prompts = [fit_prompt(p, count, room) for p in prompts]
     outputs = pipe(prompts, **generation)
     predictions = [read(o) for o in outputs]
-    metrics = [m for m in recipe.metric_names if m != "matthews" or recipe.task == "classification"]
+    metrics = [m for m in spec.metric_names if m != "matthews" or spec.objective == "classification"]
     examples = [
         {"prompt_tail": p[-120:], "prediction": o, "target": r}
         for p, o, r in list(zip(prompts, outputs, references))[:3]

@@ -1,6 +1,6 @@
-"""The pretraining recipes on the built-in corpus: BERT's masked LM + next-sentence prediction with a
-WordPiece vocabulary, GPT's causal LM with a byte-level BPE one. Scored on the corpus' last lines, held
-out: masked-token and next-sentence accuracy, or next-token loss and perplexity.
+"""Pretraining examples from a corpus file: BERT's masked LM + next-sentence prediction with a WordPiece
+vocabulary, GPT's causal LM with a byte-level BPE one. Scored on the corpus' last lines, held out:
+masked-token and next-sentence accuracy, or next-token loss and perplexity.
 
 The objectives are t2t.data's (`Featurizer` with mlm_nsp: BERT's sentence pairs that fill the sequence,
 80/10/10 masking; `causal_lm_chunks`), so pretraining here and through t2t.train build the same examples.
@@ -9,7 +9,7 @@ The objectives are t2t.data's (`Featurizer` with mlm_nsp: BERT's sentence pairs 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -18,7 +18,7 @@ from t2t.data.objectives import causal_lm_chunks
 from t2t.errors import DataError
 from t2t.finetune.builtin import builtin_path
 from t2t.finetune.collate import collate
-from t2t.finetune.recipe import RecipeConfig
+from t2t.finetune.spec import HeadSpec
 from t2t.model.loss import IGNORE_INDEX
 from t2t.tokenizer import Tokenizer
 
@@ -30,8 +30,9 @@ def mask_copies(epochs: float) -> int:
     return max(1, min(MAX_MASK_COPIES, math.ceil(epochs)))
 
 
-def corpus_lines(recipe: RecipeConfig) -> tuple[list[str], list[str]]:
-    path = builtin_path(recipe.data.train)
+def corpus_lines(spec: HeadSpec) -> tuple[list[str], list[str]]:
+    """(training lines, held-out lines): the last 5% of the file (at least 10 lines) are held out."""
+    path = builtin_path(spec.train)
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except (OSError, UnicodeDecodeError) as err:
@@ -39,7 +40,7 @@ def corpus_lines(recipe: RecipeConfig) -> tuple[list[str], list[str]]:
     if sum(map(bool, lines)) < 20:
         raise DataError(f"{path}: {len(lines)} lines; pretraining needs a corpus of at least 20 lines")
     cut = len(lines) - max(10, int(len(lines) * HELD_OUT))
-    train = lines[:cut] if recipe.data.limit_train is None else lines[: min(cut, recipe.data.limit_train)]
+    train = lines[:cut] if spec.limit_train is None else lines[: min(cut, spec.limit_train)]
     return train, lines[cut:]
 
 
@@ -125,40 +126,26 @@ def held_out_scores(
     return {"loss": loss, "perplexity": math.exp(min(loss, 50))}
 
 
-def pretrain(recipe: RecipeConfig, *, on_log: Callable[[int, float], None] | None = None, save: bool = True):
-    from t2t.finetune.run import (
-        check_save_format,
-        make_result,
-        recipe_model,
-        recipe_tokenizer,
-        resolve_device,
-        save_run,
-        train_recipe,
-    )
+@dataclass
+class CorpusFeatures:
+    train: list[dict]  # every masking of the training lines, one after the other (mlm_nsp)
+    examples_per_epoch: int  # features of one masking: an epoch
+    held_out: list[dict]
 
-    torch.manual_seed(recipe.seed)
-    device = resolve_device(recipe.device)
-    tokenizer = recipe_tokenizer(recipe)
-    train_lines, test_lines = corpus_lines(recipe)
-    epoch_size = None
-    if recipe.task == "mlm-nsp":
-        build = lambda lines, seed: mlm_nsp_features(  # noqa: E731
-            lines, tokenizer, recipe.max_length, recipe.mask_probability, seed
-        )
-        # A fresh masking and pairing for each epoch (up to BERT's dupe_factor of 10), so more epochs do
-        # not show the model the same masked tokens again.
-        copies = [build(train_lines, recipe.seed + k) for k in range(mask_copies(recipe.epochs))]
-        train, epoch_size = [f for copy in copies for f in copy], len(copies[0])
-        test = build(test_lines, recipe.seed + 1000)
-    else:
-        train = causal_lm_features(train_lines, tokenizer, recipe.max_length)
-        test = causal_lm_features(test_lines, tokenizer, recipe.max_length)
-    model = recipe_model(recipe, tokenizer, 2, None)
-    if save and recipe.output_dir:
-        check_save_format(recipe, model)
-    stats = train_recipe(recipe, model, train, device, on_log, epoch_size=epoch_size)
-    scores = held_out_scores(model, test, model.config.pad_id, recipe.eval_batch_size, device)
-    result = make_result(recipe, model, stats, scores, epoch_size or len(train), len(test))
-    if save and recipe.output_dir:
-        save_run(model, tokenizer, recipe, result)
-    return result
+
+def corpus_features(spec: HeadSpec, tokenizer: Tokenizer, epochs: float | None) -> CorpusFeatures:
+    """The pretraining features of the corpus file: for mlm_nsp a fresh masking and pairing for each
+    epoch (up to BERT's dupe_factor of 10), so more epochs do not show the model the same masked
+    tokens again; for causal_lm the blocks of the lines."""
+    train_lines, held_lines = corpus_lines(spec)
+    if spec.objective == "mlm_nsp":
+        probability = spec.options.get("mlm_probability", 0.15)
+
+        def build(lines: list[str], seed: int) -> list[dict]:
+            return mlm_nsp_features(lines, tokenizer, spec.max_length, probability, seed)
+
+        copies = [build(train_lines, spec.seed + k) for k in range(mask_copies(epochs or 1.0))]
+        train = [f for copy in copies for f in copy]
+        return CorpusFeatures(train, len(copies[0]), build(held_lines, spec.seed + 1000))
+    train = causal_lm_features(train_lines, tokenizer, spec.max_length)
+    return CorpusFeatures(train, len(train), causal_lm_features(held_lines, tokenizer, spec.max_length))

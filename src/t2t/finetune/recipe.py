@@ -1,146 +1,159 @@
-"""A fine-tuning (or pretraining) recipe: which data, which model and head, how long to train and what to
-score, as one YAML file under configs/finetune/ with command-line `key=value` overrides."""
+"""The built-in fine-tuning recipes (configs/finetune/*.yaml, ordinary training configs) and the
+recipe vocabulary of t2t 0.1, read as deprecated aliases of the training config's names.
+
+t2t 0.1 recipes had their own keys (`learning_rate`, `output_dir`, `task: span-qa`, `model_overrides`,
+...). They still load, through `legacy_recipe` (a whole file) and `legacy_override` (one `key=value`),
+each with a warning that names the new key; they go in the next release.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from t2t.configbase import StrictConfig, check_range, closest
+from t2t.configbase import closest, parse_override_value
 from t2t.errors import ConfigError
+from t2t.presets import PRESETS
 
-TASKS = ("classification", "regression", "tagging", "span-qa", "multiple-choice", "mlm-nsp", "causal-lm")
-PRETRAINING = ("mlm-nsp", "causal-lm")
-# GPT's input transformation of each task (Radford et al. 2018, figure 1); "auto" picks by the data.
-TRANSFORMS = ("auto", "classification", "entailment", "similarity", "multiple-choice")
-# The metrics each task is scored with unless the recipe names others.
-DEFAULT_METRICS = {
-    "classification": ["accuracy"],
-    "regression": ["pearson", "spearman"],
-    "tagging": ["entity_f1"],
-    "span-qa": ["exact_match", "token_f1"],
-    "multiple-choice": ["accuracy"],
-    "mlm-nsp": [],
-    "causal-lm": [],
-}
 RECIPE_DIR = Path(__file__).resolve().parents[3] / "configs" / "finetune"
 
-
-@dataclass
-class DataConfig(StrictConfig):
-    """Files (`builtin:` = data/builtin/finetune/) and the fields that hold text and labels."""
-
-    train: str = ""
-    test: str = ""
-    text_field: str = "sentence"  # multiple choice: the context field
-    pair_field: str | None = None  # multiple choice: the endings field
-    label_field: str = "label"
-    limit_train: int | None = None  # keep the first N training examples (quick runs); None: all
-    limit_test: int | None = None
-
-    def validate(self) -> None:
-        # A negative limit would slice from the end (items[:-1]: all but the last), never what is meant.
-        for name in ("limit_train", "limit_test"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ConfigError(
-                    f"{name}={value} is negative; give a number of examples to keep, or null for all"
-                )
-
-
-@dataclass
-class RecipeConfig(StrictConfig):
-    name: str = "recipe"
-    task: str = "classification"
-    family: Literal["bert", "gpt"] = "bert"  # BERT heads on an encoder, or GPT transformations on a decoder
-    transform: str = "auto"  # gpt: classification, entailment, similarity or multiple-choice
-    data: DataConfig = field(default_factory=DataConfig)
-    model: str = "bert-tiny"  # a preset name, or a model directory (e.g. a pretraining recipe's output)
-    model_overrides: dict[str, Any] = field(default_factory=dict)  # preset fields (d_model, n_heads, ...)
-    tokenizer: str | None = None  # a tokenizer directory; None: the model directory's, else trained here
-    tokenizer_vocab_size: int = 2000  # for a tokenizer trained on the built-in corpus
-    max_length: int = 128
-    doc_stride: int = 64  # span QA: tokens between the starts of two windows over a long context
-    max_query_length: int = 32
-    epochs: float = 3.0
-    max_steps: int | None = None
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup: float = 0.1  # share of the steps with a linearly rising learning rate
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    freeze_encoder: bool = False  # train only the head (BERT's feature-based comparison)
-    lm_loss_weight: float = 0.5  # gpt: weight of the auxiliary language-modelling loss
-    mask_probability: float = 0.15  # mlm-nsp
-    metrics: list[str] | None = None  # None: the task's defaults
-    seed: int = 0
-    device: str = "auto"
-    output_dir: str | None = None
-    save_format: Literal["t2t", "hf"] = (
-        "t2t"  # hf: config.json + HF names (BertForSequenceClassification, ...)
-    )
-
-    def validate(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(
-                f"task={self.task!r} is not one of {', '.join(TASKS)}{closest(self.task, TASKS)}"
-            )
-        if self.transform not in TRANSFORMS:
-            raise ConfigError(f"transform={self.transform!r} is not one of {', '.join(TRANSFORMS)}")
-        if self.family == "gpt" and self.task in ("tagging", "span-qa", "mlm-nsp"):
-            raise ConfigError(f"task={self.task!r} has no GPT form; use family=bert")
-        if self.family == "bert" and self.task == "causal-lm":
-            raise ConfigError("task='causal-lm' trains a decoder; use family=gpt")
-        if not self.data.train:
-            raise ConfigError(
-                "data.train is empty; name the training file (builtin:sentiment/train.tsv, ...)"
-            )
-        check_range("max_length", self.max_length, 8)
-        check_range("epochs", self.epochs, 0.0)
-        check_range("batch_size", self.batch_size, 1)
-        check_range("learning_rate", self.learning_rate, 0.0)
-        check_range("warmup", self.warmup, 0.0, 1.0)
-        check_range("mask_probability", self.mask_probability, 0.0, 1.0)
-
-    @property
-    def head(self) -> str:
-        """The model head this recipe trains."""
-        if self.task in PRETRAINING:
-            return "pretraining" if self.family == "bert" else "lm"
-        if self.family == "bert":
-            return "token-classification" if self.task == "tagging" else self.task
-        if self.task == "multiple-choice":
-            return "multiple-choice"
-        return "similarity" if self.gpt_transform == "similarity" else self.task
-
-    @property
-    def gpt_transform(self) -> str:
-        if self.transform != "auto":
-            return self.transform
-        if self.task == "multiple-choice":
-            return "multiple-choice"
-        return "entailment" if self.data.pair_field else "classification"
-
-    @property
-    def metric_names(self) -> list[str]:
-        return list(self.metrics) if self.metrics is not None else DEFAULT_METRICS[self.task]
+# t2t 0.1 recipe key -> training config key (dotted); values pass through unchanged.
+_RENAMES = {
+    "transform": "data.options.transform",
+    "model_overrides": "model.overrides",
+    "tokenizer": "model.tokenizer",
+    "tokenizer_vocab_size": "model.tokenizer_vocab_size",
+    "max_length": "data.max_input_length",
+    "doc_stride": "data.options.doc_stride",
+    "max_query_length": "data.options.max_query_length",
+    "epochs": "epochs",
+    "max_steps": "max_steps",
+    "batch_size": "data.batch_size",
+    "eval_batch_size": "eval.batch_size",
+    "learning_rate": "optim.lr",
+    "weight_decay": "optim.weight_decay",
+    "grad_clip": "optim.grad_clip",
+    "warmup": "schedule.warmup_ratio",
+    "freeze_encoder": "model.freeze_encoder",
+    "lm_loss_weight": "model.overrides.lm_loss_weight",
+    "mask_probability": "data.options.mlm_probability",
+    "metrics": "eval.metrics",
+    "seed": "seed",
+    "device": "device",
+    "output_dir": "run_dir",
+    "save_format": "checkpoint.format",
+    "data.limit_test": "data.limit_eval",
+}
+_DATA_KEYS = ("train", "test", "text_field", "pair_field", "label_field", "limit_train")
+# What a t2t 0.1 recipe meant when it left a key out.
+_LEGACY_DEFAULTS = {
+    "epochs": 3.0,
+    "batch_size": 32,
+    "eval_batch_size": 64,
+    "learning_rate": 1e-3,
+    "warmup": 0.1,
+    "weight_decay": 0.01,
+    "grad_clip": 1.0,
+    "max_length": 128,
+    "model": "bert-tiny",
+    "task": "classification",
+    "tokenizer_vocab_size": 2000,
+}
+_LEGACY_ONLY = {"name", "task", "family", "model", *_RENAMES, "data"}
 
 
 def recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
 
 
-def load_recipe(name_or_file: str | Path, overrides: list[str] | None = None) -> RecipeConfig:
-    """A recipe by name (configs/finetune/NAME.yaml) or by file, with `key=value` overrides."""
+def recipe_path(name_or_file: str | Path) -> Path:
+    """A recipe by name (configs/finetune/NAME.yaml) or by file."""
     path = Path(name_or_file)
-    if not path.is_file():
-        names = recipe_names()
-        if str(name_or_file) not in names:
-            raise ConfigError(
-                f"no recipe {str(name_or_file)!r}{closest(str(name_or_file), names)}; "
-                f"use a YAML file or one of {', '.join(names)}"
-            )
-        path = RECIPE_DIR / f"{name_or_file}.yaml"
-    return RecipeConfig.load(path).with_overrides(overrides or [])
+    if path.is_file():
+        return path
+    names = recipe_names()
+    if str(name_or_file) not in names:
+        raise ConfigError(
+            f"no recipe {str(name_or_file)!r}{closest(str(name_or_file), names)}; "
+            f"use a YAML file or one of {', '.join(names)}"
+        )
+    return RECIPE_DIR / f"{name_or_file}.yaml"
+
+
+_SHARED = {"epochs", "max_steps", "seed", "device"}  # keys both vocabularies have at the top
+_MARKERS = ({"name", "task", "family"} | set(_RENAMES)) - _SHARED
+
+
+def is_legacy(data: dict[str, Any]) -> bool:
+    """A t2t 0.1 recipe: a key only 0.1 had at the top (task, learning_rate, ...), or `model` a name."""
+    if not isinstance(data, dict):
+        return False
+    return bool(_MARKERS & set(data)) or isinstance(data.get("model"), str)
+
+
+def legacy_recipe(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A t2t 0.1 recipe as a training config mapping (with 0.1's defaults made explicit)."""
+    unknown = sorted(set(data) - _LEGACY_ONLY)
+    if unknown:
+        raise ConfigError(f"{where}: unknown recipe key {unknown[0]!r}{closest(unknown[0], _LEGACY_ONLY)}")
+    _warn(f"{where} is a t2t 0.1 recipe; its keys are read as the training config's (see docs/finetuning.md)")
+    merged = {**_LEGACY_DEFAULTS, **data}
+    out: dict[str, Any] = {
+        "schedule": {"name": "linear"},
+        "optim": {"name": "adamw"},
+        "eval": {"split": "test"},
+        "checkpoint": {"format": "t2t"},
+    }
+    if "name" in merged:
+        out["run_dir"] = f"runs/{merged['name']}"
+    for key, value in merged.items():
+        if key in ("name", "family"):
+            continue
+        if key == "task":
+            _put(out, "data.objective", value.replace("-", "_"))
+        elif key == "model":
+            _put(out, *_model_key(value))
+        elif key == "data":
+            for field, item in (value or {}).items():
+                if field not in (*_DATA_KEYS, "limit_test"):
+                    raise ConfigError(f"{where}: unknown recipe key 'data.{field}'")
+                _put(out, _RENAMES.get(f"data.{field}", f"data.{field}"), item)
+        else:
+            _put(out, _RENAMES[key], value)
+    return out
+
+
+def legacy_override(item: str) -> list[str]:
+    """A t2t 0.1 `key=value` override as the training config's (with a warning); others unchanged."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep:
+        return [item]
+    if key == "model":
+        new, _ = _model_key(str(parse_override_value(raw)))
+        other = "model.checkpoint" if new == "model.preset" else "model.preset"
+        _warn(f"{key}= is now {new}=")
+        return [f"{other}=null", f"{new}={raw}"]
+    if key == "task":
+        _warn("task= is now data.objective=")
+        return [f"data.objective={raw.replace('-', '_')}"]
+    if key in _RENAMES and _RENAMES[key] != key:
+        _warn(f"{key}= is now {_RENAMES[key]}=")
+        return [f"{_RENAMES[key]}={raw}"]
+    return [item]
+
+
+def _model_key(value: str) -> tuple[str, str]:
+    return ("model.preset", value) if value in PRESETS else ("model.checkpoint", value)
+
+
+def _put(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *path, last = dotted.split(".")
+    for part in path:
+        tree = tree.setdefault(part, {})
+    tree[last] = value
+
+
+def _warn(message: str) -> None:
+    logging.getLogger("t2t").warning("deprecated: %s", message)

@@ -12,17 +12,19 @@ from t2t.train.config import TrainConfig
 def build_model(cfg: TrainConfig, tokenizer: Any = None) -> Any:
     """From a checkpoint as it is; from a preset or config file sized for the tokenizer (vocabulary rows,
     pad / EOS / decoder start ids) unless model.overrides sets those fields itself."""
-    import t2t
     from t2t.config import ModelConfig
+    from t2t.hub import from_pretrained
+    from t2t.model.build import build_model as new_model
+    from t2t.presets import preset
 
     m = cfg.model
     if m.checkpoint:
-        model = t2t.from_pretrained(m.checkpoint)
+        model = from_pretrained(m.checkpoint)
         if m.overrides:
             model = _with_overrides(model, m.overrides)
         return model
     if m.preset:
-        model_cfg = t2t.preset(m.preset)
+        model_cfg = preset(m.preset)
     elif m.config:
         model_cfg = ModelConfig.load(m.config)
     else:
@@ -30,7 +32,7 @@ def build_model(cfg: TrainConfig, tokenizer: Any = None) -> Any:
     fields = {**_tokenizer_fields(model_cfg, tokenizer), **m.overrides}
     if fields:
         model_cfg = model_cfg.replace(**fields)
-    return t2t.build_model(model_cfg)
+    return new_model(model_cfg)
 
 
 def _tokenizer_fields(model_cfg: Any, tokenizer: Any) -> dict[str, Any]:
@@ -48,9 +50,9 @@ def _tokenizer_fields(model_cfg: Any, tokenizer: Any) -> dict[str, Any]:
 
 def _with_overrides(model: Any, overrides: dict[str, Any]) -> Any:
     """A loaded model with changed config fields (e.g. dropout): same weights, rebuilt modules."""
-    import t2t
+    from t2t.model.build import build_model as new_model
 
-    new = t2t.build_model(model.config.replace(**overrides))
+    new = new_model(model.config.replace(**overrides))
     new.load_state_dict(model.state_dict())
     return new
 

@@ -8,15 +8,22 @@ checks name its fields bare (`lr`): reading the section from a mapping puts the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from t2t.configbase import StrictConfig, check_choice, check_range
+from t2t.data.features import OBJECTIVES as STREAM_OBJECTIVES
+from t2t.data.features import check_objective_options
 from t2t.errors import ConfigError
+from t2t.finetune.objectives import HEAD_OBJECTIVES, check_head_options
 
 OPTIMIZERS = ("adamw", "adafactor")
 SCHEDULES = ("constant", "inverse_sqrt", "cosine", "linear")
-OBJECTIVES = ("text2text", "span_corruption", "prefix_lm", "causal_lm", "mlm_nsp")
+# Text objectives (t2t.data: a task or mixture, or a corpus file) and the head objectives of BERT's
+# heads and GPT's input transformations (t2t.finetune: data.train / data.test files).
+OBJECTIVES = STREAM_OBJECTIVES + HEAD_OBJECTIVES
+DEFAULT_STEPS = 1000  # a run that gives neither max_steps nor epochs
 SS_SCHEDULES = ("none", "constant", "linear", "exponential", "inverse_sigmoid")
 
 
@@ -29,8 +36,14 @@ class ModelSection(StrictConfig):
     checkpoint: str | None = None  # t2t or Hugging Face directory (or a hub name)
     overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields, e.g. {dropout: 0.0}
     tokenizer: str | None = None  # tokenizer directory; default: the checkpoint's own
+    # With no tokenizer directory, a model from a preset gets one trained on the built-in corpus with
+    # this many tokens (WordPiece for BERT, byte-level BPE for GPT, as the papers use).
+    tokenizer_vocab_size: int | None = None
+    freeze_encoder: bool = False  # train only the task head (BERT's feature-based setting)
 
     def validate(self) -> None:
+        if self.tokenizer_vocab_size is not None:
+            check_range("tokenizer_vocab_size", self.tokenizer_vocab_size, 16)
         given = [k for k in ("preset", "config", "checkpoint") if getattr(self, k)]
         if len(given) > 1:
             raise ConfigError(
@@ -52,10 +65,22 @@ class ReplaySection(StrictConfig):
 
 @dataclass
 class DataSection(StrictConfig):
+    """Where examples come from: a registered task or mixture (text objectives, streamed), or files
+    (`train`, `validation`, `test`; `builtin:NAME/FILE` for data/builtin/finetune) read by the head
+    objectives and by BERT / GPT pretraining on a corpus file."""
+
     task: str | None = None
     mixture: str | None = None
     tasks_yaml: list[str] = field(default_factory=list)  # YAML files declaring tasks/mixtures to register
     objective: str = "text2text"
+    train: str | None = None  # files of examples (TSV / CSV / JSONL / CoNLL / SQuAD JSON / text lines)
+    validation: str | None = None
+    test: str | None = None
+    text_field: str = "sentence"  # multiple choice: the context field
+    pair_field: str | None = None  # the second text of a pair; multiple choice: the endings field
+    label_field: str = "label"
+    limit_train: int | None = None  # keep the first N training examples of a file (quick runs); None: all
+    limit_eval: int | None = None  # keep the first N evaluation examples of a file
     batch_size: int = 8  # rows per micro-batch, across all processes
     max_input_length: int = 512
     max_target_length: int = 128
@@ -72,15 +97,32 @@ class DataSection(StrictConfig):
         check_range("batch_size", self.batch_size, 1)
         check_range("max_input_length", self.max_input_length, 1)
         check_range("max_target_length", self.max_target_length, 1)
+        for name in ("limit_train", "limit_eval"):
+            value = getattr(self, name)
+            if value is not None:
+                check_range(name, value, 1)
+        if self.objective in HEAD_OBJECTIVES and not self.train:
+            raise ConfigError(
+                f"objective={self.objective!r} reads files: set data.train (and data.test or "
+                "data.validation), e.g. builtin:sentiment/train.tsv"
+            )
+        if self.train and (self.task or self.mixture):
+            raise ConfigError("train (a file) and task / mixture are both set; give one source")
         self._check_options()
+
+    @property
+    def from_files(self) -> bool:
+        """Examples come from data.train / data.test files (head objectives, corpus pretraining)."""
+        return bool(self.train)
 
     def _check_options(self) -> None:
         """Objective options need no tokenizer to check: a typo or a value out of range (noise_density=2
         would make span corruption search for ever) fails here, before a model or a batch is built."""
-        from t2t.data.features import check_objective_options
-
         try:
-            check_objective_options(self.objective, self.options)
+            if self.objective in HEAD_OBJECTIVES:
+                check_head_options(self.objective, self.options)
+            else:
+                check_objective_options(self.objective, self.options)
         except ConfigError as err:
             raise ConfigError(f"options: {err}") from None
 
@@ -122,13 +164,21 @@ class OptimSection(StrictConfig):
 class ScheduleSection(StrictConfig):
     name: str = "constant"
     warmup_steps: int = 0
+    warmup_ratio: float = 0.0  # warm-up as a share of the run's steps (BERT's 0.1), when warmup_steps is 0
     linear_warmup: bool = True  # False: flat during warmup (T5's 1/sqrt(max(step, warmup)) exactly)
     min_lr_ratio: float = 0.0  # cosine / linear decay floor, as a fraction of optim.lr
 
     def validate(self) -> None:
         check_choice("name", self.name, SCHEDULES)
         check_range("warmup_steps", self.warmup_steps, 0)
+        check_range("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
         check_range("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        if self.warmup_steps and self.warmup_ratio:
+            raise ConfigError("warmup_steps and warmup_ratio are both set; give one")
+
+    def warmup_for(self, max_steps: int) -> int:
+        """Warm-up steps of a run of max_steps steps."""
+        return self.warmup_steps or int(self.warmup_ratio * max_steps)
 
 
 @dataclass
@@ -140,6 +190,7 @@ class EvalSection(StrictConfig):
     batch_size: int = 32
     max_new_tokens: int = 64
     loss: bool = False  # also compute the validation loss of the training source
+    metrics: list[str] | None = None  # head objectives: what to score (None: the objective's defaults)
     # "auto" (eval_loss when computed, else "mean"), "eval_loss", "TASK/METRIC" or "mean" (the mean of
     # each task's first metric)
     metric: str = "auto"
@@ -221,7 +272,11 @@ class TrainConfig(StrictConfig):
 
     run_dir: str = "runs/default"
     seed: int = 0
-    max_steps: int = 1000  # optimizer steps
+    # The run's length in optimizer steps; when None, `epochs` passes over the training data (a head
+    # objective's or a corpus file's examples), and with neither, 1000 steps. As in transformers,
+    # max_steps wins over epochs.
+    max_steps: int | None = None
+    epochs: float | None = None
     grad_accum_steps: int = 1
     bf16: bool = False  # autocast matmuls to bfloat16 (weights and optimizer stay fp32)
     label_smoothing: float = 0.0
@@ -242,10 +297,30 @@ class TrainConfig(StrictConfig):
     distributed: DistributedSection = field(default_factory=DistributedSection)
 
     def validate(self) -> None:
-        check_range("max_steps", self.max_steps, 1)
+        if self.max_steps is not None:
+            check_range("max_steps", self.max_steps, 1)
+        if self.epochs is not None:
+            check_range("epochs", self.epochs, 0.0)
+            if self.epochs <= 0:
+                raise ConfigError(f"epochs={self.epochs} should be more than 0")
         check_range("grad_accum_steps", self.grad_accum_steps, 1)
         check_range("label_smoothing", self.label_smoothing, 0.0, 1.0)
         check_range("log_every", self.log_every, 1)
         check_range("max_bad_steps", self.max_bad_steps, 1)
+        if self.epochs is not None and self.max_steps is None and not self.data.from_files:
+            raise ConfigError(
+                "epochs counts passes over data.train, but the examples come from a task or mixture "
+                "stream of unknown length; give max_steps"
+            )
         if not self.run_dir:
             raise ConfigError("run_dir is empty; give the directory for checkpoints and logs")
+
+    def steps_for(self, examples_per_epoch: int | None) -> int:
+        """The run's optimizer steps: max_steps, else `epochs` passes of examples_per_epoch examples in
+        batches of data.batch_size (the last batch of an epoch may be smaller), else 1000."""
+        if self.max_steps is not None:
+            return self.max_steps
+        if self.epochs is not None and examples_per_epoch:
+            batches = math.ceil(examples_per_epoch / self.data.batch_size)
+            return max(1, math.ceil(batches * self.epochs))
+        return DEFAULT_STEPS

@@ -102,3 +102,48 @@ class BestTracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_step = state["best"], state["best_step"]
         self.since_best, self.history = state["since_best"], list(state["history"])
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    improved: bool  # a new best of the chosen metric
+    stop: bool  # eval.patience evaluations without improvement
+
+
+class Evaluator:
+    """Scores the model (the objective's evaluate and an eval_fn of the caller's), picks the value of
+    the chosen metric, and keeps the best one and the patience count (saved with the checkpoint)."""
+
+    def __init__(
+        self,
+        cfg: EvalSection,
+        evaluate: Callable[[Any], dict[str, float]] | None,
+        eval_fn: EvalFn | None,
+        metric: str,
+    ) -> None:
+        self.cfg, self.evaluate, self.eval_fn, self.metric = cfg, evaluate, eval_fn, metric
+        self.best = BestTracker(maximize=cfg.maximize(metric))
+
+    @property
+    def active(self) -> bool:
+        return self.evaluate is not None or self.eval_fn is not None
+
+    def compute(self, model: Any, step: int) -> dict[str, float]:
+        """Every metric, with the model in eval mode (and back in train mode after)."""
+        metrics: dict[str, float] = {}
+        model.eval()
+        try:
+            if self.evaluate is not None:
+                metrics.update(self.evaluate(model))
+            if self.eval_fn is not None:
+                metrics.update({k: float(v) for k, v in self.eval_fn(model, step).items()})
+        finally:
+            model.train()
+        return metrics
+
+    def record(self, step: int, metrics: dict[str, float]) -> Evaluation:
+        improved = self.best.update(step, select(metrics, self.metric))
+        self.best.history.append({"step": step, **metrics})
+        patience = self.cfg.patience
+        return Evaluation(metrics, improved, bool(patience and self.best.since_best >= patience))

@@ -8,6 +8,7 @@ replaces it (`overwrite`, which removes only what a run writes: files of the use
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,7 @@ RUN_ENTRIES = (
     "forgetting.json",
     "forgetting.md",
     "curves.png",
+    "results.json",
 )
 
 
@@ -40,6 +42,9 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     be, or an earlier run that is neither resumed nor replaced."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"run_dir={run_dir} is a file; give a directory (it is created if missing)")
+    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"run_dir={run_dir}: {existing} is not writable; give a directory you may write to")
     if resume and overwrite:
         raise ConfigError("resume and overwrite are both set; give one (--resume continues the run)")
     if resume or overwrite:
