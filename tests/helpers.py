@@ -14,3 +14,19 @@ def padded_batch(
     for row in range(1, batch):
         mask[row, max(1, length - 3 * row) :] = 0
     return ids, mask
+
+
+def one_line_error(capsys, argv: list[str]) -> str:  # type: ignore[no-untyped-def]
+    """Run the CLI in-process; it must exit 2 with exactly one stderr line; return that line."""
+    from t2t.cli.main import main
+
+    try:
+        code = main(argv)
+    except SystemExit as done:  # argparse's own errors
+        code = done.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"t2t {argv[0]}: error: "), lines[0]
+    return lines[0]

@@ -16,19 +16,7 @@ import t2t
 from generation_helpers import tiny_model_for, train_tokenizer
 from t2t.cli.main import main, os_error_line
 
-
-def one_line_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
-    """Run the CLI in-process; it must exit 2 with exactly one stderr line; return that line."""
-    try:
-        code = main(argv)
-    except SystemExit as done:  # argparse's own errors
-        code = done.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith(f"t2t {argv[0]}: error: "), lines[0]
-    return lines[0]
+from helpers import one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +77,10 @@ def test_eval_out_blocked_by_a_file_fails_before_the_model_loads(capsys, checkpo
     assert str(checkpoints["afile"]) in line and "is a file" in line
 
 
-def test_finetune_output_dir_blocked_by_a_file(capsys, checkpoints):
-    argv = ["finetune", "--recipe", "bert-sentiment", f"output_dir={checkpoints['afile']}/run"]
+def test_finetune_run_dir_blocked_by_a_file(capsys, checkpoints):
+    argv = ["finetune", "--recipe", "bert-sentiment", f"run_dir={checkpoints['afile']}/run"]
     line = one_line_error(capsys, argv)
-    assert f"output_dir={checkpoints['afile']}/run: {checkpoints['afile']} is a file" in line
+    assert f"run_dir={checkpoints['afile']}/run: {checkpoints['afile']} is a file, not a directory" in line
 
 
 def test_convert_to_below_a_file(capsys, checkpoints):

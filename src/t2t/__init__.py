@@ -2,6 +2,9 @@
 
 from t2t.config import ModelConfig
 from t2t.errors import CheckpointError, ConfigError, DataError, T2TError
+from t2t.generation import scoring as _scoring  # noqa: F401 (registers model.score)
+from t2t.generation import search as _search  # noqa: F401 (registers model.generate)
+from t2t.hub import from_pretrained  # registers T2TModel.from_pretrained / save_pretrained
 from t2t.model.build import build_model
 from t2t.model.models import DecoderLM, EncoderDecoderLM, EncoderModel, T2TModel
 from t2t.presets import preset, preset_names
@@ -9,13 +12,6 @@ from t2t.tokenizer import Tokenizer, load_tokenizer
 from t2t.utils.version import version
 
 __version__ = version()
-
-
-def from_pretrained(name_or_path: str, **kwargs):  # type: ignore[no-untyped-def]
-    """Load a t2t or Hugging Face checkpoint (local directory or hub name) as a t2t model."""
-    from t2t.hub import from_pretrained as _load
-
-    return _load(name_or_path, **kwargs)
 
 
 # Imported on first use, so `import t2t` stays light (the CLI's start-up, a model-only script).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -149,6 +150,11 @@ def _generate(pipe: Any, prompts: list[str], labels: list[str], bar: Any) -> tup
     return answers, len(cut)
 
 
+def _cap(limit: int | None) -> int | None:
+    """islice takes at most sys.maxsize; a larger limit means every example just the same."""
+    return None if limit is None else min(limit, sys.maxsize)
+
+
 def evaluate(
     model: Any,
     tokenizer: Any,
@@ -185,7 +191,7 @@ def evaluate(
     )
     for task in resolved:
         start = time.perf_counter()
-        examples = list(itertools.islice(task.examples(split), limit))
+        examples = list(itertools.islice(task.examples(split), _cap(limit)))
         if not examples:
             raise DataError(f"task {task.name!r}: the {split} split has no examples; check its data")
         labels = [f"task {task.name!r} {split} example {i + 1}" for i in range(len(examples))]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from t2t.cli.common import check_output_dir, example_epilog
+from t2t.cli.common import check_new_dir, example_epilog
 from t2t.errors import CheckpointError
 
 EXAMPLE = (
@@ -65,11 +65,7 @@ def source_format(directory: Path) -> str:
 def _check_target(source: Path, target: Path, overwrite: bool) -> None:
     if target.resolve() == source.resolve():
         raise CheckpointError(f"--to {target} is the --from directory; write the conversion somewhere else")
-    check_output_dir(target, "--to ")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise CheckpointError(
-            f"--to {target} exists and is not empty; pick a new directory or pass --overwrite"
-        )
+    check_new_dir(target, "--to ", overwrite)
 
 
 def _copy_shared_files(source: Path, target: Path) -> list[str]:

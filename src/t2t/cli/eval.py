@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
 
 from t2t.cli.common import (
     add_device_argument,
@@ -13,6 +12,7 @@ from t2t.cli.common import (
     example_epilog,
     positive_int,
     resolve_device,
+    warnings_as_lines,
 )
 from t2t.errors import T2TError
 
@@ -91,10 +91,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = check_output_dir(args.out, "--out ")  # a bad --out or task name fails before the model loads
     tasks = resolve_tasks(task_names(args.tasks))
     pipe = load_pipeline(args.model, device=resolve_device(args.device))
-    with warnings.catch_warnings():  # a warning (prompts cut to fit) is one line, like an error
-        warnings.showwarning = lambda message, *_, **__: print(
-            f"t2t eval: warning: {message}", file=sys.stderr
-        )
+    with warnings_as_lines("eval", every=False):  # a warning (prompts cut to fit) is one line, like an error
         report = evaluate(
             pipe.model,
             pipe.tokenizer,

@@ -8,22 +8,23 @@ flags are shared with other commands through `add_decoding_arguments` / `decodin
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from t2t.cli.common import (
     add_device_argument,
+    any_int,
+    check_output_file,
     example_epilog,
+    finite_float,
     non_negative_float,
     non_negative_int,
     positive_int,
     resolve_device,
+    warnings_as_lines,
 )
 from t2t.errors import DataError, T2TError
 
@@ -58,11 +59,15 @@ def token_ids(text: str) -> list[int]:
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("decoding (transformers' generate() options)")
     g.add_argument("--max-new-tokens", type=positive_int, default=DEFAULT_MAX_NEW_TOKENS, help="(64)")
-    g.add_argument("--min-new-tokens", type=int, default=None, help="no end-of-sequence before this many")
+    g.add_argument(
+        "--min-new-tokens", type=non_negative_int, default=None, help="no end-of-sequence before this many"
+    )
     g.add_argument(
         "--num-beams", type=positive_int, default=None, help="beam search with N beams (1: greedy)"
     )
-    g.add_argument("--length-penalty", type=float, default=None, help="beam score / length**alpha (1.0)")
+    g.add_argument(
+        "--length-penalty", type=finite_float, default=None, help="beam score / length**alpha (1.0)"
+    )
     g.add_argument(
         "--early-stopping",
         type=early_stopping,
@@ -85,11 +90,19 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
         help="sampling temperature (1.0; sampling only)",
     )
     g.add_argument(
-        "--top-k", type=int, default=None, help="sample from the k most likely tokens (50; 0: all)"
+        "--top-k",
+        type=non_negative_int,
+        default=None,
+        help="sample from the k most likely tokens (50; 0: all)",
     )
     g.add_argument("--top-p", type=non_negative_float, default=None, help="nucleus sampling mass (1.0: off)")
     g.add_argument("--repetition-penalty", type=non_negative_float, default=None, help="(1.0: off)")
-    g.add_argument("--no-repeat-ngram-size", type=int, default=None, help="ban repeated n-grams of this size")
+    g.add_argument(
+        "--no-repeat-ngram-size",
+        type=non_negative_int,
+        default=None,
+        help="ban repeated n-grams of this size",
+    )
     g.add_argument("--num-return-sequences", type=positive_int, default=None, help="answers per prompt (1)")
     g.add_argument(
         "--eos-token-id",
@@ -101,7 +114,7 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--pad-token-id", type=non_negative_int, default=None, metavar="ID", help="padding id (the model's)"
     )
-    g.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    g.add_argument("--seed", type=any_int, default=None, help="makes sampling reproducible")
 
 
 def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,6 +212,10 @@ def _record(path: Path, number: int, text: str) -> Record:
         raise DataError(
             f'{where}: not valid JSON ({err.msg}, column {err.colno}); write one object like {{"prompt": "..."}}'
         ) from None
+    except RecursionError:
+        raise DataError(
+            f'{where}: JSON nested too deeply; write one object like {{"prompt": "..."}}'
+        ) from None
     if isinstance(value, str):
         value = {"prompt": value}
     if not isinstance(value, dict):
@@ -213,19 +230,6 @@ def _record(path: Path, number: int, text: str) -> Record:
     return Record(number, value, value[key])
 
 
-@contextlib.contextmanager
-def _warnings_as_lines() -> Iterator[None]:
-    """Warnings (a prompt cut to fit) as one stderr line each, as they happen."""
-
-    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
-        print(f"t2t generate: warning: {message}", file=sys.stderr, flush=True)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = show
-        yield
-
-
 def run(args: argparse.Namespace) -> int:
     if args.task is not None:
         return _answer_task(args)
@@ -233,11 +237,13 @@ def run(args: argparse.Namespace) -> int:
         raise T2TError('give one prompt (t2t generate --model DIR "text") or --input prompts.jsonl, not both')
     if args.output is not None and args.input is None:
         raise T2TError("--output goes with --input; a single prompt's answer is printed")
+    if args.output not in (None, "-"):
+        check_output_file(args.output, "--output ")  # before the model loads and the prompts are answered
     from t2t.generation import load_pipeline
     from t2t.generation.search import resolve_config
 
     device = resolve_device(args.device)
-    with _warnings_as_lines():
+    with warnings_as_lines("generate"):
         pipe = load_pipeline(
             args.model, device=device, truncate=not args.no_truncate, batch_size=args.batch_size
         )

@@ -44,6 +44,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[no-untyped-def]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]):  # type: ignore[no-untyped-def]
+        """`--to=--` is the value "--" (Python 3.11's argparse drops it and hands the option [])."""
+        if arg_strings == ["--"] and action.option_strings and action.nargs is None:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
 
 class _OneLineCommands(argparse.RawDescriptionHelpFormatter):
     """`t2t --help`: one line per subcommand whatever the terminal's width (argparse would wrap them)."""

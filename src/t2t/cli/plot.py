@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from t2t.cli.common import example_epilog
+from t2t.cli.common import check_output_file, example_epilog, warnings_as_lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plot",
         help="draw the loss and metric curves of a training run to PNG",
-        description="Read RUN_DIR/metrics.jsonl (written by t2t train) and draw one panel per curve.",
+        description="Read RUN_DIR/metrics.jsonl (written by t2t train) and draw one panel per curve. Lines "
+        "that are not records (a run killed mid-line, an edit) are skipped with a warning naming file:line.",
         epilog=example_epilog("t2t plot runs/multitask", "t2t plot runs/multitask --out curves.png"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -23,5 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from t2t.train.plot import plot_run
 
-    print(plot_run(args.run_dir, args.out))
+    out = check_output_file(args.out or Path(args.run_dir) / "curves.png", "--out ")
+    with warnings_as_lines("plot"):
+        print(plot_run(args.run_dir, out))
     return 0

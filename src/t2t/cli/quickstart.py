@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from t2t.cli.common import add_device_argument, example_epilog, resolve_device
+from t2t.cli.common import add_device_argument, any_int, check_output_dir, example_epilog, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fast", action="store_true", help="a 2-minute version with a smaller model and fewer steps"
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=any_int, default=0, help="random seed (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     add_device_argument(p)
     p.set_defaults(handler=run)
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from t2t.quickstart import run_quickstart
 
     device = resolve_device(args.device)
+    check_output_dir(args.out, "--out ")  # a file or a read-only folder in the way fails now, not at the end
     run_quickstart(
         args.out, fast=args.fast, seed=args.seed, device=str(device), progress=not args.no_progress
     )

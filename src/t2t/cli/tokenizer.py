@@ -6,7 +6,14 @@ import argparse
 import sys
 import time
 
-from t2t.cli.common import example_epilog, positive_int
+from t2t.cli.common import (
+    any_int,
+    check_new_dir,
+    example_epilog,
+    finite_float,
+    non_negative_int,
+    positive_int,
+)
 
 _TRAIN_EXAMPLE = (
     'python -c "import this" > zen.txt',
@@ -41,22 +48,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--input", action="extend", nargs="+", required=True, metavar="FILE", help="text file(s)")
     t.add_argument("--vocab-size", type=positive_int, required=True, help="tokens in all (see above)")
-    t.add_argument("--out", required=True, help="directory to write the tokenizer to")
+    t.add_argument("--out", required=True, help="directory to write the tokenizer to (a new or empty one)")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --out even if it holds files (a model's folder keeps its embedding size)",
+    )
     t.add_argument(
         "--kind",
         choices=["sentencepiece", "wordpiece", "bpe"],
         default="sentencepiece",
         help="sentencepiece: T5 unigram (default); wordpiece: BERT; bpe: GPT-2 byte-level",
     )
-    t.add_argument("--extra-ids", type=int, default=100, help="sentencepiece: number of sentinels (100)")
+    t.add_argument(
+        "--extra-ids", type=non_negative_int, default=100, help="sentencepiece: number of sentinels (100)"
+    )
     t.add_argument("--cased", action="store_true", help="wordpiece: keep case and accents (BERT cased)")
     t.add_argument(
         "--character-coverage",
-        type=float,
+        type=finite_float,
         default=1.0,
         help="sentencepiece: share of characters kept (1.0; 0.9995 for Chinese or Japanese)",
     )
-    t.add_argument("--min-frequency", type=int, default=2, help="wordpiece, bpe: rarest merge learnt (2)")
+    t.add_argument(
+        "--max-piece-length",
+        type=positive_int,
+        default=16,
+        help="sentencepiece: longest piece in characters (16, as T5; shorter keeps compounds apart)",
+    )
+    t.add_argument(
+        "--min-frequency", type=non_negative_int, default=2, help="wordpiece, bpe: rarest merge learnt (2)"
+    )
     t.set_defaults(handler=_train)
 
     e = _action(
@@ -78,12 +100,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "decode",
         "print the text of ids",
         "Print the text of the ids given as arguments or, without any, of each line of standard input\n"
-        "(ids separated by spaces). Special tokens are left out unless --keep-special-tokens; ids\n"
-        "outside the vocabulary (padding rows of the embedding, -100) are skipped.",
+        "(ids separated by spaces). Special tokens are left out unless --keep-special-tokens; an id\n"
+        "outside the vocabulary [0, vocab_size) is an error.",
         _DECODE_EXAMPLE,
     )
     d.add_argument("--tokenizer", required=True, metavar="DIR", help="tokenizer or checkpoint directory")
-    d.add_argument("ids", nargs="*", type=int, metavar="ID")
+    d.add_argument("ids", nargs="*", type=any_int, metavar="ID")
     d.add_argument("--keep-special-tokens", action="store_true", help="show </s>, <extra_id_N>, [SEP] ...")
     d.set_defaults(handler=_decode)
 
@@ -118,12 +140,14 @@ def _help(parser: argparse.ArgumentParser) -> int:
 def _train(args: argparse.Namespace) -> int:
     from t2t.tokenizer import TokenizerConfig, train_tokenizer
 
+    check_new_dir(args.out, "--out ", args.overwrite)  # before the training, not after it
     config = TokenizerConfig(
         kind=args.kind,
         vocab_size=args.vocab_size,
         extra_ids=args.extra_ids,
         lowercase=not args.cased,
         character_coverage=args.character_coverage,
+        max_piece_length=args.max_piece_length,
         min_frequency=args.min_frequency,
     )
     start = time.perf_counter()
@@ -166,11 +190,23 @@ def _first_line(path: str, limit: int = 60) -> str | None:
     return None
 
 
+def _stdin_lines() -> list[tuple[int, str]]:
+    """Numbered lines of standard input; text that is not UTF-8 is one clear error."""
+    from t2t.errors import DataError
+
+    try:
+        return list(enumerate(sys.stdin, 1))
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"<stdin>: not UTF-8 text ({err.reason} at byte {err.start}); pipe UTF-8 text"
+        ) from None
+
+
 def _encode(args: argparse.Namespace) -> int:
     from t2t.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(args.tokenizer)
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    texts = args.texts or [line.rstrip("\n") for _, line in _stdin_lines()]
     add = not args.no_special_tokens
     for ids in tokenizer.encode_batch(texts, add_special_tokens=add):
         print(" ".join(map(str, ids)))
@@ -184,14 +220,23 @@ def _decode(args: argparse.Namespace) -> int:
     from t2t.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(args.tokenizer)
-    rows = [args.ids] if args.ids else []
+    rows = [("", args.ids)] if args.ids else []
     if not args.ids:
-        for number, line in enumerate(sys.stdin, 1):
+        for number, line in _stdin_lines():
             try:
-                rows.append([int(x) for x in line.split()])
+                rows.append((f"<stdin>:{number}: ", [int(x) for x in line.split()]))
             except ValueError:
                 raise DataError(f"<stdin>:{number}: ids should be integers separated by spaces") from None
-    for text in tokenizer.decode_batch(rows, skip_special_tokens=not args.keep_special_tokens):
+    for where, ids in rows:
+        bad = tokenizer.first_unknown_id(ids)
+        if bad is not None:
+            raise DataError(
+                f"{where}id {bad} is outside the vocabulary [0, {tokenizer.vocab_size}) of "
+                f"{args.tokenizer}; give ids that its encode produced"
+            )
+    for text in tokenizer.decode_batch(
+        [ids for _, ids in rows], skip_special_tokens=not args.keep_special_tokens
+    ):
         print(text)
     return 0
 

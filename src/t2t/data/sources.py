@@ -17,6 +17,7 @@ from typing import Any
 
 from t2t.configbase import closest
 from t2t.errors import DataError
+from t2t.utils.extras import require
 
 log = logging.getLogger("t2t.data")
 
@@ -157,6 +158,8 @@ class Records(Iterator[dict]):
                 self._bad(
                     f"{self.where}: broken JSON ({err.msg} at column {err.colno}); fix or remove the line"
                 )
+            except RecursionError:  # json recurses once per level: `[[[[...` thousands deep
+                self._bad(f"{self.where}: JSON nested too deeply to read; fix or remove the line")
 
     def _table(self, delimiter: str) -> Iterator[Any]:
         # TSV cells are taken as they are (quotes included), as GLUE's files are read: a sentence that
@@ -196,7 +199,7 @@ class Records(Iterator[dict]):
             yield {TEXT_FIELD: "\n".join(lines)}
 
     def _parquet(self) -> Iterator[Any]:
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", "parquet", f"{self.name}: reading Parquet")
 
         try:
             table = pq.ParquetFile(self.path)
@@ -211,12 +214,7 @@ class Records(Iterator[dict]):
 
     def _hf(self) -> Iterator[Any]:
         """A `save_to_disk` directory or `.arrow` file (memory-mapped), or `hf:NAME[/CONFIG][:SPLIT]`."""
-        try:
-            import datasets
-        except ImportError:
-            raise DataError(
-                f"{self.name}: reading Hugging Face datasets needs `pip install datasets`"
-            ) from None
+        datasets = require("datasets", "datasets", f"{self.name}: reading Hugging Face datasets")
         if self.hub:
             yield from self._hub(datasets)
             return

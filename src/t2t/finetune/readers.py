@@ -91,6 +91,10 @@ def _read_jsonl(path: Path) -> list[Record]:
                 raise DataError(
                     f"{path}:{number}: not valid JSON ({err.msg}, column {err.colno}); write one object per line"
                 ) from None
+            except RecursionError:  # json recurses once per level: `[[[[...` thousands deep
+                raise DataError(
+                    f"{path}:{number}: JSON nested too deeply to read; write one flat object per line"
+                ) from None
             if not isinstance(value, dict):
                 raise DataError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
             records.append(Record(f"{path}:{number}", value))

@@ -58,7 +58,7 @@ def read_squad(path: str | Path) -> list[SquadExample]:
     path = check_file(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise DataError(
             f"{path}: not a SQuAD JSON file ({err}); see docs/finetuning.md for the layout"
         ) from None

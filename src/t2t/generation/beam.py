@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from t2t.generation.processors import LogitsProcessor, apply_processors
-from t2t.generation.steps import Steps
+from t2t.generation.steps import Steps, widen
 
 _NEG = -1.0e9  # "impossible" score, as transformers uses (a finite value keeps arithmetic exact)
 
@@ -78,8 +78,8 @@ def beam_search(
     top_k_mask = torch.arange(keep, device=device) < k
     eos = torch.tensor(list(s.eos_ids), dtype=torch.long, device=device)
 
-    running = start.new_full((batch, k, max_length), s.pad_id)
-    running[:, :, :prompt_length] = start.view(batch, k, prompt_length)
+    # Token buffers [batch, beams, width] grow with the hypotheses (up to max_length), not before.
+    running = widen(start.view(batch, k, prompt_length), prompt_length + 1, max_length, s.pad_id)
     finished = running.clone()
     running_scores = torch.zeros(batch, k, device=device)
     running_scores[:, 1:] = _NEG  # all beams start equal: only the first one may expand at step one
@@ -91,6 +91,8 @@ def beam_search(
 
     length = prompt_length
     while True:
+        running = widen(running, length + 1, max_length, s.pad_id)
+        finished = widen(finished, length + 1, max_length, s.pad_id)
         history = running[:, :, :length].reshape(batch * k, length)
         log_probs = torch.log_softmax(steps(history), dim=-1)
         log_probs = apply_processors(processors, history, log_probs)

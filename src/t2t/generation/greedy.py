@@ -5,7 +5,8 @@ an end-of-sequence token get the pad token instead -> stop when every row has fi
 limit is reached. The output is as long as the longest row; shorter rows are padded.
 
 The state lives in an object that advances one column at a time, so a caller can stream tokens between
-steps without threads (`t2t.generation.search.stream_tokens`).
+steps without threads (`t2t.generation.search.stream_tokens`). The token buffer grows by doubling up to
+prompt + max_new_tokens, so a large limit reserves nothing up front.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from t2t.generation.processors import LogitsProcessor, apply_processors
-from t2t.generation.steps import Steps
+from t2t.generation.steps import Steps, widen
 
 
 class TokenByToken:
@@ -44,8 +45,8 @@ class TokenByToken:
         self.pad_id = pad_id
         self.do_sample = do_sample
         self.generator = generator
-        self.sequences = start.new_full((rows, self.prompt_length + max_new_tokens), pad_id)
-        self.sequences[:, : self.prompt_length] = start
+        self.limit = self.prompt_length + max_new_tokens
+        self.sequences = widen(start, self.prompt_length + 1, self.limit, pad_id)
         self.length = self.prompt_length
         self.eos = torch.tensor(list(eos_ids), dtype=torch.long, device=start.device) if eos_ids else None
         self.unfinished = torch.ones(rows, dtype=torch.bool, device=start.device)
@@ -54,6 +55,7 @@ class TokenByToken:
 
     def advance(self) -> torch.Tensor:
         """Generate the next column; returns its tokens [N] (pad for rows that had finished)."""
+        self.sequences = widen(self.sequences, self.length + 1, self.limit, self.pad_id)
         history = self.sequences[:, : self.length]
         logits = self.steps(history)
         scores = apply_processors(self.processors, history, logits) if self.processors else logits
@@ -71,7 +73,7 @@ class TokenByToken:
         self.length += 1
         if self.eos is not None:
             self.unfinished &= ~torch.isin(tokens, self.eos)
-        self.done = self.length == self.sequences.shape[1] or not bool(self.unfinished.any())
+        self.done = self.length == self.limit or not bool(self.unfinished.any())
         return tokens
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from t2t.errors import T2TError
+from t2t.model.memory import check_fits
 from t2t.model.models import DecoderLM, EncoderDecoderLM, T2TModel
 
 ABSOLUTE_POSITIONS = ("learned", "sinusoidal")
@@ -79,9 +80,50 @@ def check_length(model: T2TModel, prompt_length: int, new_tokens: int) -> None:
         raise T2TError(
             f"a {prompt_length}-token prompt plus max_new_tokens={new_tokens} exceeds the model's "
             f"max_positions={cfg.max_positions}; shorten the prompt or lower max_new_tokens"
+            + (f" to {cfg.max_positions - prompt_length}" if prompt_length < cfg.max_positions else "")
         )
     if isinstance(model, EncoderDecoderLM) and 1 + new_tokens > cfg.max_positions:
-        raise T2TError(f"max_new_tokens={new_tokens} exceeds the model's max_positions={cfg.max_positions}")
+        raise T2TError(
+            f"max_new_tokens={new_tokens} exceeds the model's max_positions={cfg.max_positions}; use "
+            f"max_new_tokens={cfg.max_positions - 1} or less"
+        )
+
+
+def generation_bytes(
+    model: EncoderDecoderLM | DecoderLM, ids: torch.Tensor, new_tokens: int, expand: int, beam: bool
+) -> int:
+    """The memory a generation needs if every row runs to new_tokens (the KV cache, token buffers, a
+    step's logits; for T5 the encoder output and cross-attention keys/values of every row): a lower
+    bound, as activations and buffers doubling are left out."""
+    cfg = model.config
+    batch, input_length = ids.shape
+    rows = batch * expand
+    itemsize = next(model.parameters()).element_size()
+    encoder_decoder = isinstance(model, EncoderDecoderLM)
+    tokens = (1 if encoder_decoder else input_length) + new_tokens  # decoder-side, per row
+    per_token = 2 * cfg.n_decoder_layers * cfg.kv_heads * cfg.dim_head * itemsize  # keys and values
+    needed = rows * tokens * (per_token + 8 * (4 if beam else 1))  # int64 ids: running, finished, ...
+    needed += 2 * rows * cfg.vocab_size * 4  # fp32 logits and their processed copy
+    if encoder_decoder:
+        needed += rows * input_length * (per_token + cfg.d_model * itemsize)  # cross k/v, encoder output
+    return needed
+
+
+def check_memory(
+    model: EncoderDecoderLM | DecoderLM, ids: torch.Tensor, new_tokens: int, expand: int, beam: bool
+) -> None:
+    """Refuse, before any allocation, a generation that the device's free memory cannot hold."""
+    batch, length = ids.shape
+    what = "num_beams" if beam else "num_return_sequences"
+    rows = f" x {what}={expand}" if expand > 1 else ""
+    check_fits(
+        f"generating up to max_new_tokens={new_tokens} for {batch} prompt(s) of {length} tokens{rows}",
+        generation_bytes(model, ids, new_tokens, expand, beam),
+        model.device,
+        "lower max_new_tokens"
+        + (f", {what}" if expand > 1 else "")
+        + (" or the batch size" if batch > 1 else ""),
+    )
 
 
 def prompt_limit(model: T2TModel, max_new_tokens: int) -> int:
@@ -95,9 +137,18 @@ def prompt_limit(model: T2TModel, max_new_tokens: int) -> int:
     if room < 1:
         raise T2TError(
             f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the model's context of "
-            f"{cfg.max_positions} tokens; lower max_new_tokens"
+            f"{cfg.max_positions} tokens; use max_new_tokens={cfg.max_positions - 1} or less"
         )
     return room
 
 
-__all__ = ["as_batch", "check_ids", "check_length", "check_mask", "check_model", "prompt_limit"]
+__all__ = [
+    "as_batch",
+    "check_ids",
+    "check_length",
+    "check_mask",
+    "check_memory",
+    "check_model",
+    "generation_bytes",
+    "prompt_limit",
+]

@@ -22,7 +22,7 @@ import torch
 from t2t.errors import T2TError
 from t2t.generation.config import DEFAULT_MAX_NEW_TOKENS, GenerationConfig
 from t2t.generation.inputs import check_model
-from t2t.generation.search import generate, resolve_config, stream_tokens
+from t2t.generation.search import generate, model_defaults, resolve_config, stream_tokens
 from t2t.generation.text import TokenizerLike, encode_prompts, pad_rows
 from t2t.model.models import EncoderDecoderLM, T2TModel
 
@@ -64,7 +64,32 @@ class Pipeline:
         self.tokenizer = tokenizer
         self.truncate = truncate
         self.batch_size = batch_size
+        self.generation_defaults = dict(generation)  # over the model's own (model.generation_config)
         self.config = resolve_config(self.model, None, **generation)
+
+    def save_pretrained(
+        self, directory: str | Path, *, format: str = "auto", max_shard_size: int | str | None = None
+    ) -> Path:
+        """Write the model and its tokenizer side by side, so that `load_pipeline(directory)` and `t2t
+        generate --model directory` take the directory as it is; the pipeline's generation defaults go
+        into generation_config.json (over the model's own). format and max_shard_size: as
+        `model.save_pretrained`."""
+        from t2t.hub import save_pretrained
+
+        save = getattr(self.tokenizer, "save_pretrained", None)
+        if save is None:
+            raise T2TError(
+                f"the pipeline's tokenizer ({type(self.tokenizer).__name__}) cannot be saved: it has no "
+                "save_pretrained; use a t2t Tokenizer"
+            )
+        defaults = GenerationConfig.from_dict(
+            {**model_defaults(self.model).to_dict(), **self.generation_defaults}
+        )
+        save_pretrained(
+            self.model, directory, format=format, max_shard_size=max_shard_size, generation_config=defaults
+        )
+        save(directory)
+        return Path(directory)
 
     # ---- pieces ---------------------------------------------------------------------------------------
     def encode(
@@ -163,13 +188,19 @@ class Pipeline:
 
 
 def load_pipeline(
-    directory: str | Path, *, device: str | torch.device | None = None, **options: Any
+    directory: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    **options: Any,
 ) -> Pipeline:
-    """The pipeline of a checkpoint directory that holds a model and its tokenizer side by side."""
+    """The pipeline of a checkpoint directory that holds a model and its tokenizer side by side (as
+    `Pipeline.save_pretrained` writes one). dtype: torch.float32 (default), torch.bfloat16,
+    torch.float16, their names ("bfloat16", "bf16", ...) or "auto" (as the weights are stored)."""
     from t2t.hub import from_pretrained
     from t2t.tokenizer import load_tokenizer
 
-    model = from_pretrained(directory)
+    model = from_pretrained(directory, dtype=dtype)
     tokenizer = load_tokenizer(directory)
     if tokenizer.vocab_size > model.config.vocab_size:
         raise T2TError(

@@ -18,6 +18,7 @@ from t2t.generation.search import decoding_mode
 from t2t.generation.text import TokenizerLike, encode_prompts, pad_rows
 from t2t.model.loss import IGNORE_INDEX
 from t2t.model.models import DecoderLM, EncoderDecoderLM, T2TModel
+from t2t.utils import delegates
 
 REDUCTIONS = ("sum", "mean")
 
@@ -208,6 +209,9 @@ def pick_best(
         return candidates[max(range(len(scores)), key=scores.__getitem__)]  # type: ignore[return-value]
     ranked = rank_candidates(model, tokenizer, prompts, candidates, **kwargs)  # type: ignore[arg-type]
     return [c[max(range(len(s)), key=s.__getitem__)] for c, s in zip(candidates, ranked)]  # type: ignore[misc]
+
+
+delegates.provide("score", score)  # model.score(...)
 
 
 __all__ = ["pick_best", "rank_candidates", "score"]

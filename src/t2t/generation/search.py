@@ -21,35 +21,70 @@ from t2t.errors import ConfigError, T2TError
 from t2t.generation.beam import BeamSettings, beam_search
 from t2t.generation.config import GenerationConfig
 from t2t.generation.greedy import TokenByToken
-from t2t.generation.inputs import check_ids, check_length, check_mask, check_model
+from t2t.generation.inputs import check_ids, check_length, check_mask, check_memory, check_model
 from t2t.generation.kernels import fast_linears
 from t2t.generation.processors import LogitsProcessor, build_processors
 from t2t.generation.steps import Steps, make_steps
 from t2t.model.models import EncoderDecoderLM, T2TModel
+from t2t.utils import delegates
 
 
 @dataclass
 class GenerationOutput:
-    """What `generate(..., return_scores=True)` returns."""
+    """What `generate(..., return_scores=True)` or `generate(..., return_dict_in_generate=True)` returns;
+    read by attribute (`out.sequences`) or key (`out["sequences"]`), as transformers' outputs are."""
 
     sequences: torch.Tensor  # [N, prompt_length + new]
-    sequences_scores: torch.Tensor  # [N]: beam: the length-penalised beam score; else: summed log-probs
+    # [N]. return_scores: beam search's length-penalised score, else the summed log-probabilities.
+    # return_dict_in_generate alone: the beam score with output_scores (as transformers), else None.
+    sequences_scores: torch.Tensor | None
     prompt_length: int  # 1 (the decoder start token) for encoder-decoder models
+    # output_scores: one [N or B * num_beams, vocab] tensor per step, the processed scores the search chose
+    # from (transformers' `scores`); output_logits: the raw logits of each step (transformers' `logits`).
+    scores: tuple[torch.Tensor, ...] | None = None
+    logits: tuple[torch.Tensor, ...] | None = None
 
     @property
     def new_tokens(self) -> torch.Tensor:
         return self.sequences[:, self.prompt_length :]
 
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+# generate()'s options that say what to return rather than how to decode (transformers' names).
+OUTPUT_OPTIONS = ("return_dict_in_generate", "output_scores", "output_logits")
+
 
 def resolve_config(
-    model: T2TModel, config: GenerationConfig | None = None, **overrides: Any
+    model: T2TModel,
+    config: GenerationConfig | None = None,
+    *,
+    generation_config: Any | None = None,
+    **overrides: Any,
 ) -> GenerationConfig:
-    """The config with keyword overrides applied and the model's eos / pad ids filled in."""
+    """The config with keyword overrides applied and the model's eos / pad ids filled in.
+
+    The base is `config` when given (complete: t2t's defaults where it is silent), else the model's
+    defaults (`model.generation_config`, from generation_config.json) with `generation_config` on top:
+    a t2t GenerationConfig replaces them, a transformers GenerationConfig or a dict of its keys
+    overrides only the values it sets, as in transformers.
+    """
     names = GenerationConfig.field_names()
     for name in overrides:
         if name not in names:
             raise ConfigError(f"generate() got an unknown argument {name!r}{closest(name, names)}")
-    values = {**(config or GenerationConfig()).to_dict(), **overrides}
+    if config is not None and generation_config is not None:
+        raise ConfigError("pass either config or generation_config, not both")
+    if config is not None and not isinstance(config, GenerationConfig):
+        generation_config, config = config, None  # a transformers config or a dict passed positionally
+    if config is None:
+        config = model_defaults(model)
+        if generation_config is not None:
+            config = GenerationConfig.from_dict(
+                {**config.to_dict(), **GenerationConfig.hf_values(generation_config)}
+            )
+    values = {**config.to_dict(), **overrides}
     if values["eos_token_id"] is None:
         values["eos_token_id"] = model.config.eos_id if model.config.eos_id is not None else []
     if values["pad_token_id"] is None:
@@ -57,6 +92,17 @@ def resolve_config(
     config = GenerationConfig.from_dict(values)
     _check_token_ids(model, config)
     return config
+
+
+def model_defaults(model: T2TModel) -> GenerationConfig:
+    """The model's generation defaults: `model.generation_config` (a transformers GenerationConfig or a
+    dict assigned there is read as such)."""
+    defaults = getattr(model, "generation_config", None)
+    if defaults is None:
+        return GenerationConfig()
+    if isinstance(defaults, GenerationConfig):
+        return defaults
+    return GenerationConfig.from_hf(defaults, where="model.generation_config")
 
 
 def _check_token_ids(model: T2TModel, config: GenerationConfig) -> None:
@@ -101,6 +147,7 @@ def _plan(model: T2TModel, input_ids: Any, attention_mask: Any | None, cfg: Gene
     new_tokens = cfg.new_tokens(start_length)
     check_length(model, ids.shape[1], new_tokens)
     expand = cfg.num_beams if cfg.num_beams > 1 else cfg.num_return_sequences
+    check_memory(model, ids, new_tokens, expand, beam=cfg.num_beams > 1)
     steps = make_steps(
         model, ids, mask, expand=expand, use_cache=cfg.use_cache, capacity=start_length + new_tokens - 1
     )
@@ -149,33 +196,111 @@ def _beam(plan: _Plan) -> tuple[torch.Tensor, torch.Tensor]:
     return beam_search(plan.steps, plan.start, settings, plan.processors, plan.generator)
 
 
+class _ScoreRecorder:
+    """A last logits processor that keeps the scores the search chooses from, one tensor per step."""
+
+    def __init__(self) -> None:
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, history: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        self.steps.append(scores)
+        return scores
+
+
+class _LogitRecorder:
+    """The model adapter, keeping the raw next-token logits of each step."""
+
+    def __init__(self, steps: Steps) -> None:
+        self.inner = steps
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, sequence: torch.Tensor) -> torch.Tensor:
+        logits = self.inner(sequence)
+        self.steps.append(logits)
+        return logits
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.inner.reorder(index)
+
+
+def _output_options(generation_config: Any | None, kwargs: dict[str, Any]) -> dict[str, bool]:
+    """return_dict_in_generate / output_scores / output_logits: from the call, else from a transformers
+    generation_config (an object or a dict) that sets them, as transformers reads them."""
+    options = {}
+    for name in OUTPUT_OPTIONS:
+        value = kwargs.pop(name, None)
+        if (
+            value is None
+            and generation_config is not None
+            and not isinstance(generation_config, GenerationConfig)
+        ):
+            value = (
+                generation_config.get(name)
+                if isinstance(generation_config, dict)
+                else getattr(generation_config, name, None)
+            )
+        options[name] = bool(value)
+    return options
+
+
 def generate(
     model: T2TModel,
-    input_ids: Any,
+    input_ids: Any | None = None,
     attention_mask: Any | None = None,
     config: GenerationConfig | None = None,
     *,
     return_scores: bool = False,
+    inputs: Any | None = None,
+    generation_config: Any | None = None,
     **kwargs: Any,
 ) -> torch.Tensor | GenerationOutput:
     """Continue input_ids [B, S] (a tensor or lists; decoder-only prompts left-padded, with their mask).
 
-    Keyword arguments are GenerationConfig fields (transformers' names). Returns sequences
-    [B * num_return_sequences, prompt + new], or a GenerationOutput with scores when return_scores.
+    Keyword arguments are GenerationConfig fields (transformers' names); `inputs` is transformers'
+    other name for input_ids, and `generation_config` a transformers GenerationConfig (or a dict of its
+    keys, or t2t's) over the model's defaults (see `resolve_config`). Returns sequences
+    [B * num_return_sequences, prompt + new], or a GenerationOutput with scores when return_scores or
+    return_dict_in_generate (with output_scores / output_logits: each step's scores / logits).
     """
-    cfg = resolve_config(model, config, **kwargs)
+    if inputs is not None:
+        if input_ids is not None:
+            raise T2TError("pass input_ids or inputs (its other name), not both")
+        input_ids = inputs
+    if input_ids is None:
+        raise T2TError("generate() needs input_ids (or inputs): the prompts' token ids [batch, length]")
+    if config is not None and not isinstance(config, GenerationConfig) and generation_config is None:
+        generation_config, config = config, None  # a transformers config passed positionally
+    output = _output_options(generation_config, kwargs)
+    cfg = resolve_config(model, config, generation_config=generation_config, **kwargs)
+    record_scores = output["return_dict_in_generate"] and output["output_scores"]
+    record_logits = output["return_dict_in_generate"] and output["output_logits"]
+    score_recorder = _ScoreRecorder() if record_scores else None
     with decoding_mode(model):
         plan = _plan(model, input_ids, attention_mask, cfg)
+        logit_recorder = _LogitRecorder(plan.steps) if record_logits else None
+        if logit_recorder is not None:
+            plan.steps = logit_recorder  # type: ignore[assignment]
+        if score_recorder is not None:
+            plan.processors = [*plan.processors, score_recorder]
         if cfg.num_beams > 1:
             sequences, scores = _beam(plan)
         else:
             sequences, maybe_scores = _token_by_token(plan, return_scores).run()
             scores = maybe_scores if maybe_scores is not None else torch.zeros(0)
     sequences = sequences.clone()  # a normal tensor, usable outside inference mode
+    if not (return_scores or output["return_dict_in_generate"]):
+        return sequences
     if return_scores:
-        start_length = plan.start.shape[1]
-        return GenerationOutput(sequences, scores.clone(), start_length)
-    return sequences
+        sequences_scores: torch.Tensor | None = scores.clone()
+    else:  # transformers gives a beam search's scores with output_scores, and none for the others
+        sequences_scores = scores.clone() if cfg.num_beams > 1 and output["output_scores"] else None
+    return GenerationOutput(
+        sequences,
+        sequences_scores,
+        plan.start.shape[1],
+        scores=tuple(t.clone() for t in score_recorder.steps) if score_recorder is not None else None,
+        logits=tuple(t.clone() for t in logit_recorder.steps) if logit_recorder is not None else None,
+    )
 
 
 def stream_tokens(
@@ -201,4 +326,14 @@ def stream_tokens(
         yield tokens
 
 
-__all__ = ["GenerationOutput", "decoding_mode", "generate", "resolve_config", "stream_tokens"]
+delegates.provide("generate", generate)  # model.generate(...)
+
+
+__all__ = [
+    "OUTPUT_OPTIONS",
+    "GenerationOutput",
+    "decoding_mode",
+    "generate",
+    "resolve_config",
+    "stream_tokens",
+]

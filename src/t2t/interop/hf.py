@@ -1,13 +1,22 @@
-"""Read and write Hugging Face checkpoint directories (config.json + safetensors or .bin, sharded or not)."""
+"""Read and write Hugging Face checkpoint directories (config.json + safetensors or .bin, sharded or not).
+
+Weights are read lazily (`CheckpointTensors`): a tensor is read from its file when the conversion asks
+for it, so a loader holds each weight once, not the whole file beside what it built from it. Sharded
+safetensors are written as transformers writes them (`model-00001-of-00003.safetensors` and
+`model.safetensors.index.json`), by huggingface_hub's splitter.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from t2t.config import ModelConfig
 from t2t.errors import CheckpointError, ConfigError
@@ -67,31 +76,108 @@ def read_hf_config(directory: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not valid JSON ({err})") from None
 
 
-def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+SAFETENSORS = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+BIN = "pytorch_model.bin"
+BIN_INDEX = "pytorch_model.bin.index.json"
+_SHARD = re.compile(r"(model|pytorch_model)-\d{5}-of-\d{5}\.(safetensors|bin)")
+
+
+class CheckpointTensors(Mapping[str, torch.Tensor]):
+    """The tensors of a checkpoint's weight files by name, each read from its file when asked for (a
+    new tensor every time, which the caller owns). Safetensors files are read with pread(2) rather than
+    mapped, so a loaded weight is memory of its own and the file's pages are not counted twice."""
+
+    def __init__(self, readers: dict[str, Callable[[], torch.Tensor]]) -> None:
+        self._readers = readers
+        self._set: dict[str, torch.Tensor] = {}
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key in self._set:
+            return self._set[key]
+        return self._readers[key]()
+
+    def __setitem__(self, key: str, value: torch.Tensor) -> None:
+        self._set[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set or key in self._readers
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._readers
+        yield from (k for k in self._set if k not in self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers) + sum(k not in self._readers for k in self._set)
+
+    def renamed(self, rename: Callable[[dict[str, str]], dict[str, str]]) -> CheckpointTensors:
+        """The same tensors under new names: `rename` maps a {name: name} dict to a {new name: name} one
+        (a family's `normalize`, which renames keys and passes values through)."""
+        names = rename({key: key for key in self})
+        return CheckpointTensors({new: self._reader(old) for new, old in names.items()})
+
+    def _reader(self, key: str) -> Callable[[], torch.Tensor]:
+        return lambda: self[key]
+
+
+def read_state_dict(directory: Path) -> CheckpointTensors:
     """All tensors of a checkpoint directory: model.safetensors, pytorch_model.bin, or their shards."""
-    for index_name, loader in (
-        ("model.safetensors.index.json", _load_safetensors),
-        ("pytorch_model.bin.index.json", _load_bin),
-    ):
+    for index_name in (SAFETENSORS_INDEX, BIN_INDEX):
         index = directory / index_name
         if index.is_file():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            state: dict[str, torch.Tensor] = {}
-            for shard in shards:
-                state.update(loader(directory / shard))
-            return state
-    if (directory / "model.safetensors").is_file():
-        return _load_safetensors(directory / "model.safetensors")
-    if (directory / "pytorch_model.bin").is_file():
-        return _load_bin(directory / "pytorch_model.bin")
-    raise CheckpointError(f"{directory}: no model.safetensors or pytorch_model.bin (nor a sharded index)")
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise CheckpointError(
+                    f"{index}: not a checkpoint index ({type(err).__name__}: {err})"
+                ) from None
+            readers: dict[str, Callable[[], torch.Tensor]] = {}
+            for shard in sorted(set(weight_map.values())):
+                readers.update(_file_readers(directory / shard))
+            return CheckpointTensors(readers)
+    for name in (SAFETENSORS, BIN):
+        if (directory / name).is_file():
+            return CheckpointTensors(_file_readers(directory / name))
+    raise CheckpointError(f"{directory}: no {SAFETENSORS} or {BIN} (nor a sharded index)")
 
 
-def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def _file_readers(path: Path) -> dict[str, Callable[[], torch.Tensor]]:
+    if path.suffix == ".safetensors":
+        try:
+            with _open_safetensors(path) as f:
+                keys = list(f.keys())
+        except CheckpointError:
+            raise
+        except Exception as err:
+            raise CheckpointError(f"{path}: cannot read safetensors file ({err})") from None
+        return {key: (lambda key=key: _read_tensor(path, key)) for key in keys}
+    state = _load_bin(path)  # a pickle archive is read whole (torch's weights-only unpickler)
+    return {key: (lambda tensor=tensor: tensor) for key, tensor in state.items()}
+
+
+def _open_safetensors(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the weight file is missing")
     try:
-        return load_file(str(path))
+        return safe_open(str(path), framework="pt", backend="pread")
+    except TypeError:  # safetensors < 0.8 has no pread backend: memory-mapped, copied below
+        return safe_open(str(path), framework="pt")
+
+
+def _read_tensor(path: Path, key: str) -> torch.Tensor:
+    try:
+        with _open_safetensors(path) as f:
+            tensor = f.get_tensor(key)
+    except CheckpointError:
+        raise
     except Exception as err:
-        raise CheckpointError(f"{path}: cannot read safetensors file ({err})") from None
+        raise CheckpointError(f"{path}: cannot read tensor {key!r} ({err})") from None
+    # A memory-mapped tensor (old safetensors) would keep the whole file mapped: own its memory instead.
+    return tensor if _owns_memory(tensor) else tensor.clone()
+
+
+def _owns_memory(tensor: torch.Tensor) -> bool:
+    return tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
 
 
 def _load_bin(path: Path) -> dict[str, torch.Tensor]:
@@ -101,8 +187,65 @@ def _load_bin(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: cannot read PyTorch weights ({err})") from None
 
 
+def parse_shard_size(size: int | str) -> int:
+    """ "5GB" / "500MB" / "40KB" (decimal units, GiB / MiB binary, as transformers reads them) or bytes."""
+    from huggingface_hub.serialization._base import parse_size_to_int
+
+    if isinstance(size, bool) or not isinstance(size, (int, str)):
+        raise ConfigError(f"max_shard_size={size!r} should be bytes or a size such as '5GB' or '500MB'")
+    try:
+        value = size if isinstance(size, int) else parse_size_to_int(size.strip())
+    except ValueError:
+        raise ConfigError(
+            f"max_shard_size={size!r} is not a size; write it as '5GB', '500MB', '40KB' or a number of bytes"
+        ) from None
+    if value < 1:
+        raise ConfigError(f"max_shard_size={size!r} should be at least 1 byte")
+    return value
+
+
+def write_safetensors(
+    directory: Path,
+    state: dict[str, torch.Tensor],
+    *,
+    max_shard_size: int | str | None = None,
+    total_parameters: int | None = None,
+) -> list[Path]:
+    """Write state as model.safetensors, or (max_shard_size) as shards with an index laid out exactly as
+    transformers writes them; each file is atomic, and weight files of an earlier save that the new one
+    does not use are removed (an index left behind would be read instead of the new weights)."""
+    from huggingface_hub import split_torch_state_dict_into_shards
+
+    directory.mkdir(parents=True, exist_ok=True)
+    limit = parse_shard_size(max_shard_size) if max_shard_size is not None else None
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    split = split_torch_state_dict_into_shards(
+        tensors, filename_pattern="model{suffix}.safetensors", max_shard_size=limit or 2**63
+    )
+    written = []
+    for filename, names in split.filename_to_tensors.items():
+        shard = {name: tensors[name] for name in names}
+        path = directory / filename
+        atomic_write_with(path, lambda p, shard=shard: save_file(shard, str(p), metadata={"format": "pt"}))
+        written.append(path)
+    if split.is_sharded:
+        metadata = dict(split.metadata)
+        if total_parameters is not None:
+            metadata = {"total_parameters": total_parameters, **metadata}
+        index = {"metadata": metadata, "weight_map": split.tensor_to_filename}
+        path = directory / SAFETENSORS_INDEX
+        atomic_write_text(path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    keep = {p.name for p in written}
+    for old in directory.iterdir():
+        stale = old.name in (SAFETENSORS, SAFETENSORS_INDEX, BIN, BIN_INDEX) or _SHARD.fullmatch(old.name)
+        if stale and old.name not in keep and old.is_file():
+            old.unlink()
+    return written
+
+
 def convert_from_hf(
-    hf_config: dict[str, Any], hf_state: dict[str, torch.Tensor], *, where: str = "checkpoint"
+    hf_config: dict[str, Any], hf_state: Mapping[str, torch.Tensor], *, where: str = "checkpoint"
 ) -> tuple[ModelConfig, dict[str, torch.Tensor], list[str]]:
     """HF config + state dict -> t2t config, t2t state dict, and the t2t keys left to initialise."""
     family = family_for_model_type(hf_config.get("model_type", ""))
@@ -110,7 +253,10 @@ def convert_from_hf(
         cfg = family.config_from_hf(hf_config)
     except ConfigError as err:
         raise CheckpointError(f"{where}: {err}") from None
-    hf_state = family.normalize(hf_state)
+    if isinstance(hf_state, CheckpointTensors):  # rename without reading: normalize passes values through
+        hf_state = hf_state.renamed(family.normalize)
+    else:
+        hf_state = family.normalize(hf_state)
     family.check_tied_copies(hf_state, where)
     cfg = _reconcile_tying(cfg, family, hf_state)
     try:
@@ -133,7 +279,7 @@ def _embedding_key(family: Family, cfg: ModelConfig) -> str:
     return next(r.hf[0] for r in family.rules(cfg) if r.t2t == "embed.weight")
 
 
-def _reconcile_tying(cfg: ModelConfig, family: Family, hf_state: dict[str, torch.Tensor]) -> ModelConfig:
+def _reconcile_tying(cfg: ModelConfig, family: Family, hf_state: Any) -> ModelConfig:
     """Trust the weights over the config: transformers v5 ties T5 heads unless the checkpoint has a
     distinct lm_head, and drops a tied lm_head from the files it saves."""
     embed = hf_state.get(_embedding_key(family, cfg))
@@ -162,11 +308,14 @@ def convert_to_hf(
     return family.config_to_hf(cfg), t2t_to_hf(state, family.rules(cfg), cfg)
 
 
-def save_hf(cfg: ModelConfig, state: dict[str, torch.Tensor], directory: Path) -> None:
+def save_hf(
+    cfg: ModelConfig,
+    state: dict[str, torch.Tensor],
+    directory: Path,
+    *,
+    max_shard_size: int | str | None = None,
+    total_parameters: int | None = None,
+) -> None:
     hf_config, hf_state = convert_to_hf(cfg, state)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in hf_state.items()}
-    atomic_write_with(
-        directory / "model.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": "pt"})
-    )
+    write_safetensors(directory, hf_state, max_shard_size=max_shard_size, total_parameters=total_parameters)
     atomic_write_text(directory / "config.json", json.dumps(hf_config, indent=2) + "\n")

@@ -1,21 +1,34 @@
 """Key/value cache for incremental decoding.
 
-Self-attention keys and values go into preallocated buffers that grow by doubling, so a decoding step
-writes one slice instead of concatenating the whole history (which HF's dynamic cache does and which
-makes each step cost grow with the output). Cross-attention keys and values are computed from the
-encoder output once per generation and kept.
+Self-attention keys and values go into buffers that grow by doubling, so a decoding step writes one
+slice instead of concatenating the whole history (which HF's dynamic cache does and which makes each
+step cost grow with the output). The capacity a generation asks for (prompt + max_new_tokens) is a
+ceiling, not an up-front allocation: memory follows the tokens actually generated, so a generous
+max_new_tokens costs nothing when the answers end early. Cross-attention keys and values are computed
+from the encoder output once per generation and kept.
 """
 
 from __future__ import annotations
 
 import torch
 
+MIN_CAPACITY = 16  # tokens a buffer starts with when it starts small; it doubles from there
+
+
+def grown_capacity(current: int, needed: int, ceiling: int = 0) -> int:
+    """The next size of a buffer holding `current` tokens that must hold `needed`: double (amortised O(1)
+    copying per token), but never past `ceiling` (the most it will ever need; 0: unknown)."""
+    size = max(2 * current, MIN_CAPACITY)
+    if ceiling:
+        size = min(size, ceiling)
+    return max(size, needed)
+
 
 class LayerCache:
     """One layer's cached self-attention keys/values (and its cross-attention keys/values)."""
 
     def __init__(self, capacity: int = 0) -> None:
-        self.capacity_hint = capacity
+        self.capacity_hint = capacity  # the most tokens it will hold (0: unknown); a ceiling for growth
         self.keys: torch.Tensor | None = None  # [B, kv_heads, capacity, head_dim]
         self.values: torch.Tensor | None = None
         self.length = 0
@@ -26,15 +39,15 @@ class LayerCache:
         new = keys.shape[2]
         end = self.length + new
         if self.keys is None:
-            # A prompt (several tokens at once) gets a buffer of its own size; the hinted capacity comes
-            # with the first decoding step. The prompt pass's activations and the whole cache then never
-            # coexist, which keeps generation's peak memory down.
-            size = end if new > 1 else max(end, self.capacity_hint)
+            # A prompt (several tokens at once) gets a buffer of its own size; growth comes with the
+            # decoding steps. The prompt pass's activations and a larger cache then never coexist, which
+            # keeps generation's peak memory down.
+            size = end if new > 1 else grown_capacity(0, end, self.capacity_hint)
             shape = (*keys.shape[:2], size, keys.shape[3])
             self.keys = keys.new_empty(shape)
             self.values = values.new_empty(shape)
         elif end > self.keys.shape[2]:
-            self._grow(max(end, self.capacity_hint, 2 * self.keys.shape[2]))
+            self._grow(grown_capacity(self.keys.shape[2], end, self.capacity_hint))
         assert self.values is not None
         self.keys[:, :, self.length : end] = keys
         self.values[:, :, self.length : end] = values

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from t2t.config import ModelConfig
+from t2t.config import GenerationConfig, ModelConfig
 from t2t.errors import ConfigError, T2TError
 from t2t.model.cache import KVCache
 from t2t.model.heads import MaskedLMHead, Pooler
@@ -24,6 +24,7 @@ from t2t.model.init import init_weights
 from t2t.model.loss import IGNORE_INDEX, shift_for_next_token, token_cross_entropy
 from t2t.model.outputs import ModelOutput
 from t2t.model.transformer import Stack
+from t2t.utils import delegates
 
 
 class T2TModel(nn.Module):
@@ -36,34 +37,31 @@ class T2TModel(nn.Module):
         if config.arch != self.arch:
             raise ConfigError(f"{type(self).__name__} needs arch={self.arch!r}, got arch={config.arch!r}")
         self.config = config
+        # Defaults of generate() (transformers' model.generation_config): from_pretrained reads a
+        # checkpoint's generation_config.json into it, save_pretrained writes it when it is not the default.
+        self.generation_config = GenerationConfig()
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
 
     def init_weights(self) -> None:
         init_weights(self, self.config)
 
-    @staticmethod
-    def from_config(config: ModelConfig) -> T2TModel:
-        """Build a freshly initialised model of the class that config.arch and config.head name."""
-        from t2t.model.build import build_model
-
-        return build_model(config)
-
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Parameters counted once each (a tied LM head shares the embedding), as HF counts them."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
-    def save_pretrained(self, directory: str | Path, format: str = "auto") -> Path:
+    def save_pretrained(
+        self, directory: str | Path, format: str = "auto", *, max_shard_size: int | str | None = None
+    ) -> Path:
         """Write a checkpoint directory. format: 'hf' (transformers loads it), 't2t', or 'auto' (hf when
-        the architecture has a transformers equivalent)."""
-        from t2t.hub import save_pretrained
-
-        return save_pretrained(self, directory, format=format)
+        the architecture has a transformers equivalent). max_shard_size ("5GB", "500MB" or bytes): split
+        the weights into shards of at most that size with an index, as transformers does."""
+        return delegates.call(
+            "save_pretrained", self, directory, format=format, max_shard_size=max_shard_size
+        )
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> T2TModel:
-        from t2t.hub import from_pretrained
-
-        model = from_pretrained(name_or_path, **kwargs)
+        model = delegates.call("from_pretrained", name_or_path, **kwargs)
         if cls is not T2TModel and not isinstance(model, cls):
             raise T2TError(f"{name_or_path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
@@ -76,19 +74,16 @@ class T2TModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.embed.weight.dtype
 
-    def generate(self, input_ids: Any, attention_mask: Any | None = None, **kwargs: Any) -> Any:
-        """Greedy, sampling or beam search with transformers' argument names; see t2t.generation.generate."""
-        from t2t.generation import generate
-
-        return generate(self, input_ids, attention_mask, **kwargs)
+    def generate(self, input_ids: Any | None = None, attention_mask: Any | None = None, **kwargs: Any) -> Any:
+        """Greedy, sampling or beam search with transformers' argument names (`inputs=` too, and
+        `generation_config=`); see t2t.generation.generate."""
+        return delegates.call("generate", self, input_ids, attention_mask, **kwargs)
 
     def score(
         self, input_ids: Any, candidate_ids: Any, attention_mask: Any | None = None, **kwargs: Any
     ) -> Any:
         """Log-likelihood of each candidate target given its input; see t2t.generation.score."""
-        from t2t.generation import score
-
-        return score(self, input_ids, candidate_ids, attention_mask, **kwargs)
+        return delegates.call("score", self, input_ids, candidate_ids, attention_mask, **kwargs)
 
     def _vocab_logits(self, hidden: torch.Tensor, head: nn.Linear | None) -> torch.Tensor:
         if head is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from t2t.config import ModelConfig
 from t2t.errors import T2TError
@@ -85,6 +86,9 @@ class Stack(nn.Module):
         self.layers = nn.ModuleList(Block(config, cross=cross) for _ in range(n_layers))
         self.final_norm = make_norm(config) if pre else None
         self.dropout = Dropout(config.dropout)
+        # Training only: each block's activations are recomputed in the backward pass (with the same
+        # dropout masks: the RNG state is replayed), so a step keeps one block's activations, not all.
+        self.activation_checkpointing = False
 
     def new_cache(self, capacity: int = 0) -> KVCache:
         return KVCache(len(self.layers), capacity)
@@ -179,8 +183,20 @@ class Stack(nn.Module):
         rotary = self.rotary(positions) if self.rotary is not None else None
         ctx = StackContext(self_mask, sdpa_causal, rotary, memory, cross_mask)
 
+        recompute = self.activation_checkpointing and self.training and torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
-            h = layer(h, ctx, cache.layers[i] if cache is not None else None)
+            layer_cache = cache.layers[i] if cache is not None else None
+            if recompute:
+                h = checkpoint(layer, h, ctx, layer_cache, use_reentrant=False)
+            else:
+                h = layer(h, ctx, layer_cache)
         if self.final_norm is not None:
             h = self.dropout(self.final_norm(h))
         return h
+
+
+def set_activation_checkpointing(model: nn.Module, on: bool = True) -> None:
+    """Recompute every Stack's blocks in the backward pass (on) or keep their activations (off)."""
+    for module in model.modules():
+        if isinstance(module, Stack):
+            module.activation_checkpointing = on

@@ -3,6 +3,8 @@
 `from t2t.tokenizer import Tokenizer, load_tokenizer`; see docs/tokenizers.md.
 """
 
+from t2t.tokenizer import loading as _loading  # noqa: F401 (registers Tokenizer.from_pretrained)
+from t2t.tokenizer import saving as _saving  # noqa: F401 (registers tokenizer.save_pretrained)
 from t2t.tokenizer.core import MODEL_VOCAB_MULTIPLE, PairEncoding, Tokenizer, load_tokenizer
 from t2t.tokenizer.specials import BPE, KINDS, SENTENCEPIECE, WORDPIECE, SpecialTokens
 from t2t.tokenizer.streaming import TextStream

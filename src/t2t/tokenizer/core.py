@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 from tokenizers import Tokenizer as Backend
 
 from t2t.errors import ConfigError, DataError
+from t2t.tokenizer import batch_encoding
+from t2t.tokenizer.batch_encoding import BatchEncoding
 from t2t.tokenizer.specials import BPE, HF_CLASS, SENTINEL, SpecialTokens
+from t2t.utils import delegates
 
 if TYPE_CHECKING:
     from t2t.tokenizer.streaming import TextStream
@@ -25,6 +28,10 @@ if TYPE_CHECKING:
 # multiples of 128 run on the fast paths of accelerators (tensor cores, TPU tiles). The extra rows are
 # never produced by the tokenizer; decode() skips them if a model emits one.
 MODEL_VOCAB_MULTIPLE = 128
+
+
+# Backend copies configured for truncation / padding kept per tokenizer (one per setting in use).
+_CONFIGURED_KEPT = 16
 
 
 def round_up(value: int, multiple: int = MODEL_VOCAB_MULTIPLE) -> int:
@@ -72,21 +79,18 @@ class Tokenizer:
         self._num_sentinels = 0
         while backend.token_to_id(SENTINEL.format(self._num_sentinels)) is not None:
             self._num_sentinels += 1
-        self._truncating: dict[int, Backend] = {}
+        # Copies of the backend set to truncate and/or pad, per setting (see configured_backend).
+        self._configured: dict[tuple[Any, Any], Backend] = {}
 
     # ---- construction -------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> Tokenizer:
         """Read a t2t or Hugging Face tokenizer directory (or a hub name, when online or cached)."""
-        from t2t.tokenizer.loading import load_directory
-
-        return load_directory(directory)
+        return delegates.call("tokenizer.from_pretrained", directory)  # t2t.tokenizer.loading
 
     def save_pretrained(self, directory: str | Path) -> list[Path]:
         """Write files that t2t and transformers (AutoTokenizer) both read; returns the paths written."""
-        from t2t.tokenizer.saving import save_directory
-
-        return save_directory(self, directory)
+        return delegates.call("tokenizer.save_pretrained", self, directory)  # t2t.tokenizer.saving
 
     @classmethod
     def train(cls, inputs: Sequence[str | Path], **config: Any) -> Tokenizer:
@@ -94,9 +98,7 @@ class Tokenizer:
 
         The keyword arguments are the fields of `TokenizerConfig`.
         """
-        from t2t.tokenizer.training import TokenizerConfig, train_tokenizer
-
-        return train_tokenizer(inputs, TokenizerConfig.from_dict(config))
+        return delegates.call("tokenizer.train", inputs, **config)  # t2t.tokenizer.training
 
     # ---- sizes and special ids ----------------------------------------------------------------------
     @property
@@ -144,6 +146,80 @@ class Tokenizer:
     def mask_id(self) -> int | None:
         return self._role_id("mask")
 
+    # transformers' names for the special tokens and their ids. pad_token (or pad_token_id) may be set to
+    # a token of the vocabulary, as `tokenizer.pad_token = tokenizer.eos_token` gives GPT-2 padding; the
+    # other roles are built into the post-processor and stay as loaded.
+    @property
+    def pad_token(self) -> str | None:
+        return self.specials.pad
+
+    @pad_token.setter
+    def pad_token(self, token: str | None) -> None:
+        if token is not None and self.backend.token_to_id(token) is None:
+            raise ConfigError(f"pad_token={token!r} is not a token of this tokenizer; pick one of its tokens")
+        self.specials = dataclasses.replace(self.specials, pad=token)
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self.pad_id
+
+    @pad_token_id.setter
+    def pad_token_id(self, token_id: int | None) -> None:
+        token = None if token_id is None else self.id_to_token(token_id)
+        if token_id is not None and token is None:
+            raise ConfigError(
+                f"pad_token_id={token_id!r} is not an id of this tokenizer (0 to {len(self) - 1})"
+            )
+        self.pad_token = token
+
+    @property
+    def eos_token(self) -> str | None:
+        return self.specials.eos
+
+    @property
+    def bos_token(self) -> str | None:
+        return self.specials.bos
+
+    @property
+    def unk_token(self) -> str | None:
+        return self.specials.unk
+
+    @property
+    def cls_token(self) -> str | None:
+        return self.specials.cls
+
+    @property
+    def sep_token(self) -> str | None:
+        return self.specials.sep
+
+    @property
+    def mask_token(self) -> str | None:
+        return self.specials.mask
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self.eos_id
+
+    @property
+    def bos_token_id(self) -> int | None:
+        return self.bos_id
+
+    @property
+    def unk_token_id(self) -> int | None:
+        return self.unk_id
+
+    @property
+    def cls_token_id(self) -> int | None:
+        return self.cls_id
+
+    @property
+    def sep_token_id(self) -> int | None:
+        return self.sep_id
+
+    @property
+    def mask_token_id(self) -> int | None:
+        return self.mask_id
+
     @property
     def special_ids(self) -> list[int]:
         """Every id that is a special token (pad, eos, ..., sentinels), ascending."""
@@ -172,6 +248,119 @@ class Tokenizer:
 
     def get_vocab(self) -> dict[str, int]:
         return self.backend.get_vocab(with_added_tokens=True)
+
+    # ---- transformers' call -----------------------------------------------------------------------------
+    @property
+    def padding_side(self) -> str:
+        """ "right" (transformers' default, GPT-2's too) or "left" (Llama's class); tokenizer_config.json's
+        padding_side wins. Setting it is saved with the tokenizer, as transformers saves it."""
+        return batch_encoding.default_padding_side(self)
+
+    @padding_side.setter
+    def padding_side(self, side: str) -> None:
+        self.extra_config["padding_side"] = batch_encoding.check_side("padding_side", side)
+
+    @property
+    def truncation_side(self) -> str:
+        side = self.extra_config.get("truncation_side", "right")
+        return str(side) if side in batch_encoding.SIDES else "right"
+
+    @truncation_side.setter
+    def truncation_side(self, side: str) -> None:
+        self.extra_config["truncation_side"] = batch_encoding.check_side("truncation_side", side)
+
+    @property
+    def model_max_length(self) -> int:
+        """tokenizer_config.json's model_max_length (T5's: 512), or transformers' 1e30 (no limit): what
+        truncation=True and padding="max_length" use when no max_length is given."""
+        value = self.extra_config.get("model_max_length")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1:
+            return int(value)
+        return batch_encoding.VERY_LARGE_LENGTH
+
+    @model_max_length.setter
+    def model_max_length(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"model_max_length={value!r} should be a positive int")
+        self.extra_config["model_max_length"] = value
+
+    @property
+    def model_input_names(self) -> list[str]:
+        """What a call returns by default: input_ids and attention_mask (BERT also token_type_ids)."""
+        return batch_encoding.model_input_names(self)
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_special_tokens_mask: bool = False,
+        return_length: bool = False,
+    ) -> BatchEncoding:
+        """Encode a text, a list of texts, or pairs (`text_pair`) as transformers' fast tokenizers do:
+
+            batch = tokenizer(texts, padding=True, truncation=True, max_length=512, return_tensors="pt")
+            model.generate(**batch)
+
+        Returns a BatchEncoding (a dict, also read by attribute) with `input_ids`, `attention_mask` and,
+        for BERT, `token_type_ids`: lists for one text, lists of lists for a list, tensors [batch, length]
+        with return_tensors="pt" ("np": numpy arrays). padding: False, True / "longest", "max_length";
+        truncation: True / "longest_first", "only_first", "only_second", False; a max_length alone
+        truncates. Rows are padded on `padding_side` (right, unless the tokenizer says left)."""
+        return batch_encoding.call(
+            self,
+            text,
+            text_pair,
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side,
+            return_tensors=return_tensors,
+            return_token_type_ids=return_token_type_ids,
+            return_attention_mask=return_attention_mask,
+            return_special_tokens_mask=return_special_tokens_mask,
+            return_length=return_length,
+        )
+
+    def configured_backend(
+        self, truncation: tuple[Any, ...] | None, padding: tuple[Any, ...] | None
+    ) -> Backend:
+        """The backend, or a copy of it that truncates ((max_length, strategy, direction)) and / or pads
+        ((length, direction, pad_id, pad_token, pad_to_multiple_of)); copies are kept for the next call."""
+        key = (truncation, padding)
+        if key == (None, None):
+            return self.backend
+        configured = self._configured.get(key)
+        if configured is None:
+            configured = copy.deepcopy(self.backend)
+            if truncation is not None:
+                max_length, strategy, direction = truncation
+                configured.enable_truncation(max_length, strategy=strategy, direction=direction)
+            if padding is not None:
+                length, direction, pad_id, pad_token, multiple = padding
+                configured.enable_padding(
+                    direction=direction,
+                    pad_id=pad_id,
+                    pad_type_id=0,
+                    pad_token=pad_token,
+                    length=length,
+                    pad_to_multiple_of=multiple,
+                )
+            if len(self._configured) >= _CONFIGURED_KEPT:
+                self._configured.pop(next(iter(self._configured)))
+            self._configured[key] = configured
+        return configured
 
     # ---- encoding ------------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
@@ -232,12 +421,7 @@ class Tokenizer:
                 f"max_length={max_length} leaves no room for text beside the {reserved} special tokens; "
                 f"use max_length > {reserved}"
             )
-        truncating = self._truncating.get(max_length)
-        if truncating is None:
-            truncating = copy.deepcopy(self.backend)
-            truncating.enable_truncation(max_length, strategy="longest_first")
-            self._truncating[max_length] = truncating
-        return truncating
+        return self.configured_backend((max_length, "longest_first", "right"), None)
 
     # ---- decoding ------------------------------------------------------------------------------------
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
@@ -246,6 +430,11 @@ class Tokenizer:
         text = self.backend.decode(self._in_vocab(ids), skip_special_tokens=skip_special_tokens)
         return _clean_up(text) if self._clean_up else text
 
+    def first_unknown_id(self, ids: Iterable[int]) -> int | None:
+        """The first id outside [0, vocab_size), or None. decode() skips such ids (they stand for no
+        text); a caller that should refuse them instead, as `t2t tokenizer decode` does, asks this."""
+        return next((i for i in map(int, ids) if not 0 <= i < self._vocab_size), None)
+
     def decode_batch(self, batch: Iterable[Iterable[int]], skip_special_tokens: bool = True) -> list[str]:
         rows = batch.tolist() if hasattr(batch, "tolist") else batch
         texts = self.backend.decode_batch(
@@ -253,11 +442,13 @@ class Tokenizer:
         )
         return [_clean_up(t) for t in texts] if self._clean_up else texts
 
+    def batch_decode(self, sequences: Iterable[Iterable[int]], skip_special_tokens: bool = True) -> list[str]:
+        """transformers' name for decode_batch (special tokens skipped unless told, as decode does)."""
+        return self.decode_batch(sequences, skip_special_tokens=skip_special_tokens)
+
     def decode_stream(self, skip_special_tokens: bool = True) -> TextStream:
         """For streaming generation: `stream.step(id)` gives the new text each generated id completes."""
-        from t2t.tokenizer.streaming import TextStream
-
-        return TextStream(self, skip_special_tokens)
+        return delegates.call("tokenizer.decode_stream", self, skip_special_tokens)  # t2t.tokenizer.streaming
 
     def _in_vocab(self, ids: Iterable[int]) -> list[int]:
         if hasattr(ids, "tolist"):  # a tensor or an array

@@ -35,6 +35,7 @@ from t2t.tokenizer.specials import (
     WORDPIECE,
     SpecialTokens,
 )
+from t2t.utils import delegates
 
 MODEL_KIND = {"Unigram": SENTENCEPIECE, "WordPiece": WORDPIECE, "BPE": BPE}
 # Keys of a loaded tokenizer_config.json that describe where it was loaded from, or that tokenizer.json
@@ -91,7 +92,7 @@ def _resolve(name_or_path: str | Path) -> Path:
         return path
     if path.is_file():
         raise CheckpointError(f"{path} is a file; pass the directory that holds the tokenizer files")
-    from t2t.hub import TOKENIZER_FILES, resolve  # a hub name: downloaded, or found in the cache offline
+    from t2t.utils.hub_files import TOKENIZER_FILES, resolve  # a hub name: downloaded, or found in the cache
 
     try:
         return resolve(name_or_path, patterns=TOKENIZER_FILES)
@@ -276,3 +277,6 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+delegates.provide("tokenizer.from_pretrained", load_directory)  # Tokenizer.from_pretrained

@@ -19,6 +19,7 @@ from t2t.tokenizer.files import (
     VOCAB_TXT,
 )
 from t2t.tokenizer.specials import KIND_OF_HF_CLASS, SENTENCEPIECE, WORDPIECE
+from t2t.utils import delegates
 from t2t.utils.io import atomic_write_text, atomic_write_with
 
 
@@ -78,3 +79,6 @@ def _special_tokens_map(tokenizer: Tokenizer) -> dict[str, Any]:
 
 def _dump(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+delegates.provide("tokenizer.save_pretrained", save_directory)  # tokenizer.save_pretrained

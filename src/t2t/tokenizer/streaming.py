@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from tokenizers.decoders import DecodeStream
 
+from t2t.utils import delegates
+
 if TYPE_CHECKING:
     from t2t.tokenizer.core import Tokenizer
 
@@ -29,3 +31,6 @@ class TextStream:
         if not 0 <= token_id < self._size:  # a padding row of the embedding: no text
             return ""
         return self._stream.step(self._backend, token_id) or ""
+
+
+delegates.provide("tokenizer.decode_stream", TextStream)  # tokenizer.decode_stream()

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tokenizers import Tokenizer as Backend
 from tokenizers import models, normalizers, pre_tokenizers, trainers
@@ -25,6 +25,7 @@ from t2t.errors import ConfigError, DataError
 from t2t.tokenizer.core import Tokenizer
 from t2t.tokenizer.loading import bpe_tokenizer, sentencepiece_tokenizer, wordpiece_tokenizer
 from t2t.tokenizer.specials import DEFAULT_SPECIALS, GPT2_EOT, SENTENCEPIECE, WORDPIECE
+from t2t.utils import delegates
 
 _BYTES = 256  # a byte-level BPE starts from all 256 bytes
 # The largest vocabulary t2t trains. Published ones stop near 256k tokens; the `tokenizers` trainers
@@ -280,3 +281,11 @@ def _train_backend(backend: Backend, lines: LineReader, trainer: trainers.Traine
         lines.raise_if_failed()
         raise DataError(f"the tokenizers library could not train on this corpus: {err}") from None
     lines.raise_if_failed()
+
+
+def _train(inputs: Sequence[str | Path], **config: Any) -> Tokenizer:
+    """Tokenizer.train(inputs, kind=..., vocab_size=...): the keywords are TokenizerConfig's fields."""
+    return train_tokenizer(inputs, TokenizerConfig.from_dict(config))
+
+
+delegates.provide("tokenizer.train", _train)

@@ -23,6 +23,7 @@ import random
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,10 @@ def save_checkpoint(
     *,
     weight_format: str = "auto",
     state_dict: dict[str, torch.Tensor] | None = None,
+    extra: Callable[[Path], Any] | None = None,
 ) -> Path:
-    """Write checkpoint `step` under root and return its directory (links are not moved here)."""
+    """Write checkpoint `step` under root and return its directory (links are not moved here).
+    extra(directory) writes more files into it before it is renamed into place (a PEFT adapter)."""
     if state_dict is None:
         state_dict = model.state_dict()
     problem = weight_problem(state_dict)
@@ -87,6 +90,8 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     try:
         _write(tmp, model, tokenizer, state, summary, weight_format)
+        if extra is not None:
+            extra(tmp)
     except BaseException:  # an error or Ctrl-C mid-save: no half-written directory stays behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise

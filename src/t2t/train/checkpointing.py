@@ -16,6 +16,8 @@ from typing import Any
 import torch
 
 from t2t.errors import CheckpointError
+from t2t.peft.files import adapter_writer, has_adapter, saved_adapter_state
+from t2t.peft.inject import apply_peft, without_adapters
 from t2t.train import checkpoint, distributed
 from t2t.train.config import TrainConfig
 from t2t.train.resume import resume_changes
@@ -57,9 +59,21 @@ class RunCheckpoints:
         model, state["optimizer"] = self._full_model_and_optimizer(model, wrapped, optimizer)
         directory = None
         if self.dist.is_main:
-            directory = checkpoint.save_checkpoint(
-                self.root, step, model, tokenizer, state, summary, weight_format=self.cfg.checkpoint.format
-            )
+            # PEFT: the model files hold the base weights, the adapter is written beside them (t2t.peft)
+            adapter = None
+            if getattr(model, "peft_config", None) is not None:
+                adapter = adapter_writer(model, base_model=self.cfg.model.checkpoint)
+            with without_adapters(model):
+                directory = checkpoint.save_checkpoint(
+                    self.root,
+                    step,
+                    model,
+                    tokenizer,
+                    state,
+                    summary,
+                    weight_format=self.cfg.checkpoint.format,
+                    extra=adapter,
+                )
             checkpoint.point(self.root, "last", directory)
             checkpoint.prune(self.root, self.cfg.checkpoint.keep_last, {directory, self.link("best")})
         distributed.barrier(self.dist)
@@ -81,6 +95,8 @@ class RunCheckpoints:
         from t2t.model.build import build_model
 
         copy = build_model(model.config)
+        if getattr(model, "peft_config", None) is not None:
+            apply_peft(copy, model.peft_config, init=False)  # the same adapters, to take their weights
         copy.load_state_dict(weights)
         return copy, optim_state
 
@@ -104,7 +120,10 @@ class RunCheckpoints:
             changes = resume_changes(saved_config, self.cfg.to_dict())
             if changes:
                 self._say(f"resuming with {'; '.join(changes)} (from step {state['step']} on)")
-        load_weights(model, from_pretrained(directory).state_dict(), directory)
+        weights = from_pretrained(directory, adapter=False).state_dict()
+        if has_adapter(directory):  # PEFT: the adapter's tensors, in t2t names, beside the base weights
+            weights.update(saved_adapter_state(directory))
+        load_weights(model, weights, directory)
         state["directory"] = directory
         self.last_saved = directory
         return state

@@ -17,6 +17,7 @@ from t2t.data.features import OBJECTIVES as STREAM_OBJECTIVES
 from t2t.data.features import check_objective_options
 from t2t.errors import ConfigError
 from t2t.finetune.objectives import HEAD_OBJECTIVES, check_head_options
+from t2t.peft.config import PeftConfig
 
 OPTIMIZERS = ("adamw", "adafactor")
 SCHEDULES = ("constant", "inverse_sqrt", "cosine", "linear")
@@ -279,6 +280,9 @@ class TrainConfig(StrictConfig):
     epochs: float | None = None
     grad_accum_steps: int = 1
     bf16: bool = False  # autocast matmuls to bfloat16 (weights and optimizer stay fp32)
+    # Recompute each transformer block in the backward pass instead of keeping its activations (less
+    # memory, one more forward per step; gradients identical).
+    activation_checkpointing: bool = False
     label_smoothing: float = 0.0
     device: str = "auto"
     log_every: int = 10
@@ -295,6 +299,7 @@ class TrainConfig(StrictConfig):
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     scheduled_sampling: ScheduledSamplingSection = field(default_factory=ScheduledSamplingSection)
     distributed: DistributedSection = field(default_factory=DistributedSection)
+    peft: PeftConfig = field(default_factory=PeftConfig)  # LoRA / adapters (t2t.peft); method none: off
 
     def validate(self) -> None:
         if self.max_steps is not None:

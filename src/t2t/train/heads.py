@@ -27,9 +27,9 @@ from t2t.finetune.pretrain import corpus_features, held_out_scores
 from t2t.finetune.resize import init_token_rows
 from t2t.finetune.scoring import score
 from t2t.finetune.spec import HeadSpec
+from t2t.peft.config import HEAD_MODULES  # what a frozen backbone leaves trainable
 from t2t.train.config import TrainConfig
 
-HEAD_MODULES = ("classifier", "pooler")  # what a frozen backbone leaves trainable
 _LABEL_KEYS = ("labels", "start_positions", "end_positions", "next_sentence_label")
 
 

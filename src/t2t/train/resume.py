@@ -13,7 +13,7 @@ from typing import Any
 
 from t2t.errors import ConfigError
 
-_FIXED = ("model.", "data.", "seed", "grad_accum_steps", "optim.name")
+_FIXED = ("model.", "data.", "seed", "grad_accum_steps", "optim.name", "peft.")
 _FREE_ANYWAY = ("data.replay.report",)
 _SILENT = (
     "run_dir",

@@ -8,12 +8,12 @@ replaces it (`overwrite`, which removes only what a run writes: files of the use
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from t2t.errors import ConfigError
 from t2t.train.runlog import METRICS_FILE
+from t2t.utils.io import unwritable
 
 # Everything a training run writes at the top of its run_dir.
 RUN_ENTRIES = (
@@ -42,9 +42,9 @@ def check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     be, or an earlier run that is neither resumed nor replaced."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"run_dir={run_dir} is a file; give a directory (it is created if missing)")
-    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), None)
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"run_dir={run_dir}: {existing} is not writable; give a directory you may write to")
+    problem = unwritable(run_dir)
+    if problem:
+        raise ConfigError(f"run_dir={run_dir}: {problem}")
     if resume and overwrite:
         raise ConfigError("resume and overwrite are both set; give one (--resume continues the run)")
     if resume or overwrite:

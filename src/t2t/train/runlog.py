@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
+
+from t2t.utils.extras import MissingExtra, require
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -42,10 +45,14 @@ class RunLog:
         self._tb = None
         if enabled and tensorboard:
             try:
+                require("tensorboard", "tensorboard", "TensorBoard logging")
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(str(run_dir / "tensorboard"))
-            except ImportError:  # tensorboard is optional at run time
+            except MissingExtra as missing:  # default-on, so a warning: metrics.jsonl has every record
+                logging.getLogger("t2t").warning(
+                    "%s (or set tensorboard: false); metrics.jsonl is written", missing
+                )
                 self._tb = None
 
     def write(self, kind: str, step: int, values: dict[str, Any]) -> None:

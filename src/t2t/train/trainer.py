@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from t2t.errors import T2TError
+from t2t.model.transformer import set_activation_checkpointing
+from t2t.peft.inject import apply_peft
 from t2t.train import build, checkpoint, checks, distributed, rundir
 from t2t.train.checkpointing import RunCheckpoints
 from t2t.train.config import TrainConfig
@@ -102,6 +104,9 @@ class Trainer:
             )
         self.tokenizer = tokenizer if tokenizer is not None else _maybe_tokenizer(cfg)
         self.model = model if model is not None else build.build_model(cfg, self.tokenizer)
+        # t2t.peft: adapters in and the base frozen before an optimizer sees the parameters
+        apply_peft(self.model, cfg.peft)
+        set_activation_checkpointing(self.model, cfg.activation_checkpointing)
         checks.check_scheduled_sampling(cfg.scheduled_sampling.schedule, self.model)
         self.eval_tasks = checks.resolve_tasks(
             "eval.tasks", list(eval_tasks) if eval_tasks is not None else cfg.eval.tasks

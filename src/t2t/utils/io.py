@@ -86,3 +86,19 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def unwritable(path: Path) -> str | None:
+    """Why files cannot be made in directory `path` (made if missing), or None: the nearest folder that
+    exists must be a directory we may write in (root may write anywhere but a read-only file system)."""
+    nearest = path
+    while not nearest.exists() and nearest.parent != nearest:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        return f"{nearest} is a file, not a directory; give another path"
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        return (
+            f"{nearest} is not writable (permission denied); pass a path you may write to, or change "
+            "its permissions"
+        )
+    return None

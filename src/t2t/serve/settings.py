@@ -1,0 +1,53 @@
+"""How a server runs: one frozen record that the CLI fills and every part of the server reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from t2t.errors import ConfigError
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """`t2t serve`'s options. Limits are there so that no request can take the server down: a batch has
+    at most max_batch_size answers in flight, at most max_queue requests wait (the next one gets 429)."""
+
+    model: str  # checkpoint directory (model + tokenizer side by side)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None  # when set, /v1/* needs `Authorization: Bearer KEY`
+    served_model_name: str | None = None  # the `model` clients name; default: the directory's name
+    max_batch_size: int = 32  # answers decoded together (a request with n=4 takes 4)
+    max_queue: int = 256  # requests waiting for a place in the batch
+    max_cohorts: int = 4  # batches stepped in turn: a new batch starts without waiting for the running ones
+    batch_wait_ms: float = 5.0  # an idle server waits this long for more requests before decoding
+    join_wait_ms: float = 20.0  # while batches decode, waiting requests gather this long for a new one
+    dtype: str = "float32"
+    device: str = "cpu"
+    threads: int | None = None  # torch's intra-op threads for decoding (None: leave torch's setting)
+    max_n: int = 16  # most answers per prompt (n)
+    max_beams: int = 16  # most beams (num_beams)
+    max_body_bytes: int = 4 * 2**20  # larger request bodies are refused (413) unread
+    shutdown_timeout_s: float = 10.0  # in-flight requests get this long to finish on Ctrl-C / SIGTERM
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads={self.threads} should be at least 1")
+        for name in ("max_batch_size", "max_cohorts", "max_n", "max_beams"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} should be at least 1")
+        if self.max_queue < 0:
+            raise ConfigError(f"max_queue={self.max_queue} should not be negative")
+        if min(self.batch_wait_ms, self.join_wait_ms, self.shutdown_timeout_s) < 0:
+            raise ConfigError("batch_wait_ms, join_wait_ms and shutdown_timeout_s should not be negative")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype={self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port={self.port} is not a TCP port (0 to 65535)")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ConfigError("api_key is empty; give a key or leave it out")
+
+
+__all__ = ["DTYPES", "ServeSettings"]
