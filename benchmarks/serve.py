@@ -208,26 +208,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(model: str, port: int, extra: list[str]) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "t2t.cli.main",
-        "serve",
-        "--model",
-        model,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def start_server(model: str, port: int, extra: list[str], log: Path) -> subprocess.Popen:
+    """`t2t serve` in its own process; its log (a line per request) goes to a file, not to a pipe that
+    nobody reads (a full pipe would block the server)."""
+    command = [sys.executable, "-m", "t2t.cli.main", "serve", "--model", model, "--port", str(port), *extra]
+    with open(log, "w") as sink:
+        server = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the server exited: {server.stderr.read() if server.stderr else ''}")
+            raise SystemExit(f"the server exited:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return server
@@ -309,7 +300,7 @@ def main() -> None:
                 raise SystemExit(f"{model}: no such model; run `t2t quickstart` first or pass --model DIR")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(model, port, args.server_args.split())
+        server = start_server(model, port, args.server_args.split(), Path(scratch) / "server.log")
         try:
             print(
                 f"model {model}, {os.cpu_count()} CPUs, {args.duration:.0f} s per level, prompts: {len(texts)}"

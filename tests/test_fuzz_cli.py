@@ -99,20 +99,38 @@ def yaml_value(text: str) -> Any:
         return text
 
 
-def too_long(path: str, value: Any, limits: dict[str, int]) -> bool:
-    """A valid value that asks for legitimately long work (a thousand steps): not a bad input. Any
-    number over the limit counts (a config may take 3e3 or "1_000" for an integer), and for max_steps
-    None too: a run of the default length (1000 steps, or 3 epochs of a recipe)."""
-    if path not in limits:
-        return False
-    if value is None:
-        return path == "max_steps"
+def as_number(value: Any) -> float | None:
+    """The number a value stands for (a config may take 3e3 or "1_000" for an integer), else None."""
     if isinstance(value, str):
         try:
             value = float(value.replace("_", ""))
         except ValueError:
-            return False
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > limits[path]
+            return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def too_long(path: str, value: Any, limits: dict[str, int]) -> bool:
+    """A valid value that asks for legitimately long work (a thousand steps): not a bad input. For
+    max_steps, None too: a run of the default length (1000 steps, or 3 epochs of a recipe)."""
+    if path not in limits:
+        return False
+    if value is None:
+        return path == "max_steps"
+    number = as_number(value)
+    return number is not None and number > limits[path]
+
+
+# An integer field between these is a size a user may mean (a model of 10,000 layers, a batch of 65,536
+# rows): legitimately slow, not a bad input. Below is quick; from 10**9 on the value is absurd and must be
+# refused (models and generation lengths are checked against the memory they would need).
+QUICK, ABSURD = 64, 10**9
+
+
+def plausible_but_slow(annotation: Any, value: Any) -> bool:
+    number = as_number(value)
+    return int in fz.base_types(annotation) and number is not None and QUICK < abs(number) < ABSURD
 
 
 # ==========================================================================================================
@@ -185,11 +203,13 @@ def train_config_case(draw: st.DrawFn) -> fz.Case:
         field = draw(st.sampled_from(TRAIN_FIELDS))
         text = draw(fz.bad_override_text(field.annotation))
         assume(not too_long(field.path, yaml_value(text), TRAIN_LONG))
+        assume(not plausible_but_slow(field.annotation, yaml_value(text)))
         return fz.Case([*TRAIN, *before, f"{field.path}={text}"], target=field.path)
     if how == "yaml":
         field = draw(st.sampled_from(TRAIN_FIELDS))
         value = draw(fz.field_value(field.annotation))
         assume(not too_long(field.path, value, TRAIN_LONG))
+        assume(not plausible_but_slow(field.annotation, value))
         recipe = yaml.safe_dump(set_path(fz.TRAIN_RECIPE, field.path, value), allow_unicode=True)
         what = f"recipe.yaml: {field.path}: {value!r}"
         return fz.Case([*TRAIN, *before], files={"recipe.yaml": recipe}, target=field.path, what=what)
@@ -198,6 +218,7 @@ def train_config_case(draw: st.DrawFn) -> fz.Case:
             types = {f.path: f.annotation for f in MODEL_FIELDS} | {"nosuch": Any, "d_modle": int}
             key = draw(st.sampled_from(sorted(types)))
             value = draw(fz.field_value(types[key]))
+            assume(not plausible_but_slow(types[key], value))
             path = "model.overrides"
         else:
             options = objective_options()
@@ -205,7 +226,9 @@ def train_config_case(draw: st.DrawFn) -> fz.Case:
             before = PROFILES[objective]
             key = draw(st.sampled_from([*options[objective], "decoder_start_id", "nosuch"]))
             default = options[objective].get(key)
-            value = draw(fz.field_value(type(default) if default is not None else Any))
+            annotation = type(default) if default is not None else Any
+            value = draw(fz.field_value(annotation))
+            assume(not plausible_but_slow(annotation, value))
             path = "data.options"
         text = fz._printable_yaml({key: value})
         return fz.Case([*TRAIN, *before, f"{path}={text}"], target=f"{path}.{key}")
@@ -243,7 +266,9 @@ def model_config_case(draw: st.DrawFn) -> fz.Case:
     how = draw(st.sampled_from(["field", "field", "typo", "hf"]))
     if how == "hf":  # the checkpoint's Hugging Face config.json with one key changed or removed
         key = draw(st.sampled_from([*HF_KEYS, "nosuch"]))
-        value = draw(fz.field_value(type(HF_CONFIG[key]) if HF_CONFIG.get(key) is not None else Any))
+        annotation = type(HF_CONFIG[key]) if HF_CONFIG.get(key) is not None else Any
+        value = draw(fz.field_value(annotation))
+        assume(not plausible_but_slow(annotation, value))
         files = {"ckpt/config.json": hf_config_with(key, value)}
         what = f"ckpt/config.json: {key}: {'(removed)' if value is None else repr(value)}"
         return fz.Case(["inspect", "ckpt", *flags], files=files, target=key, what=what)
@@ -257,6 +282,7 @@ def model_config_case(draw: st.DrawFn) -> fz.Case:
         what = f"{name} with {key}: {base[key]!r}"
     else:
         base[field.path] = draw(fz.field_value(field.annotation))
+        assume(not plausible_but_slow(field.annotation, base[field.path]))
         what = f"{name} with {field.path}: {base[field.path]!r}"
     if suffix == ".json":
         text = json.dumps(base, allow_nan=True)
@@ -335,10 +361,12 @@ def recipe_case(draw: st.DrawFn) -> fz.Case:
     if how == "override":
         text = draw(fz.bad_override_text(field.annotation))
         assume(not too_long(field.path, yaml_value(text), RECIPE_LONG))
+        assume(not plausible_but_slow(field.annotation, yaml_value(text)))
         return fz.Case([*FINETUNE, f"{field.path}={text}"], target=field.path)
     if how == "yaml":
         value = draw(fz.field_value(field.annotation))
         assume(not too_long(field.path, value, RECIPE_LONG))
+        assume(not plausible_but_slow(field.annotation, value))
         recipe = yaml.safe_dump(set_path(base, field.path, value), allow_unicode=True)
         what = f"ft.yaml: {field.path}: {value!r}"
         return fz.Case(FINETUNE, files={"ft.yaml": recipe}, target=field.path, what=what)
@@ -708,6 +736,67 @@ def test_malformed_data_files(session, consumer):
     """Truncated JSONL, binary garbage, wrong or missing fields, wrong column counts, BOM, CRLF, NUL, huge
     lines, non-object lines, empty files, broken configs and checkpoints: clean errors or clean runs."""
     _fuzz_data(session, consumer)
+    session.assert_no_failures()
+
+
+# ==========================================================================================================
+# 7. A sweep: every numeric field at each extreme, once (random draws reach a given field and value rarely)
+# ==========================================================================================================
+SWEEP_VALUES = (10**20, -(10**20), float("nan"), float("inf"), 0, -1)
+
+
+def numeric(fields: list[fz.ConfigField]) -> list[fz.ConfigField]:
+    return [f for f in fields if fz.base_types(f.annotation) & {int, float}]
+
+
+def sweep_contexts(path: str) -> list[list[str]]:
+    """The valid settings a field's value meets in turn: those of its own section (each optimizer for an
+    optim field, each objective for a data field), else none."""
+    section = path.split(".")[0]
+    own = [c for c in CONTEXTS if c[0].split(".")[0] == section]
+    if section == "data":
+        own += list(PROFILES.values())
+    return own or [[]]
+
+
+def sweep_cases(surface: str) -> list[fz.Case]:
+    cases = []
+    if surface == "train":
+        for field in numeric(TRAIN_FIELDS):
+            contexts = sweep_contexts(field.path)
+            for i, value in enumerate(SWEEP_VALUES):
+                if too_long(field.path, value, TRAIN_LONG):
+                    continue
+                text = fz._printable_yaml(value)
+                argv = [*TRAIN, *contexts[i % len(contexts)], f"{field.path}={text}"]
+                cases.append(fz.Case(argv, target=field.path))
+    elif surface == "inspect":
+        base = t2t.preset("t5-tiny").to_dict()
+        for field in numeric(MODEL_FIELDS):
+            for value in SWEEP_VALUES:
+                text = yaml.safe_dump({**base, field.path: value})
+                what = f"t5-tiny with {field.path}: {value!r}"
+                files = {"model.yaml": text}
+                cases.append(fz.Case(["inspect", "model.yaml"], files=files, target=field.path, what=what))
+    else:
+        cls, command = FLAG_CONFIGS[surface]
+        opts, positionals = TEMPLATES[command]
+        for name, action in flag_fields(cls, command):
+            if action is None or fz.action_kind(action) not in ("int", "float"):
+                continue
+            for value in SWEEP_VALUES:
+                flag = f"{action.option_strings[0]}={fz._printable_yaml(value).lstrip('.')}"
+                cases.append(fz.Case(build_argv(command, [*opts, flag], positionals), target=name))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("surface", ["train", "inspect", *sorted(FLAG_CONFIGS)])
+def test_numeric_fields_at_their_extremes(session, surface):
+    """Each numeric field of TrainConfig, ModelConfig, GenerationConfig and TokenizerConfig set to 10**20,
+    -10**20, NaN, inf, 0 and -1, one case each (in turn with each setting of its section)."""
+    for case in sweep_cases(surface):
+        session.run(case)
     session.assert_no_failures()
 
 

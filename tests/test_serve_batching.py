@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from t2t.generation.search import generate
+from t2t.serve.answers import Answer
 from t2t.serve.engine import Engine
 from t2t.serve.errors import APIError
 from t2t.serve.jobs import Done, Failed, Finished, GenerateJob, Piece
@@ -238,4 +239,33 @@ def test_a_full_queue_refuses_with_429_and_retry_after(t5):
         assert engine.queue_depth() == 0
     finally:
         hook.remove()
+        engine.stop(10)
+
+
+def test_a_bug_while_decoding_answers_500_and_the_scheduler_goes_on(t5, monkeypatch):
+    served = t5
+    settings = ServeSettings(model="-", batch_wait_ms=0)
+    real_push = Answer.push
+    calls = {"n": 0}
+
+    def push_failing_once(self, token):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug")
+        return real_push(self, token)
+
+    monkeypatch.setattr(Answer, "push", push_failing_once)
+    engine = Engine(settings, load=lambda _: served)
+    engine.start()
+    assert engine.wait_loaded(30)
+    try:
+        broken, broken_out = make_job(served, settings, PROMPTS[0], max_tokens=4, temperature=0)
+        engine.submit(broken)
+        assert broken_out.over.wait(10)
+        (failed,) = [e for e in broken_out.events if isinstance(e, Failed)]
+        assert failed.error.status == 500
+        follow, follow_out = make_job(served, settings, PROMPTS[1], max_tokens=4, temperature=0)
+        engine.submit(follow)
+        assert follow_out.answers() == lone_answers(served, follow)
+    finally:
         engine.stop(10)

@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pytest
+import torch
 
 from t2t.cli.main import main
 from test_serve_helpers import _free_port, save_tiny_checkpoint
@@ -36,6 +37,14 @@ def test_missing_model_directory_is_one_line(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such directory" in err[0]
+
+
+def test_a_model_that_cannot_load_stops_the_server_with_one_line(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{not json")
+    threads = str(torch.get_num_threads())  # the server sets torch's threads: keep this process's
+    assert main(["serve", "--model", str(tmp_path), "--port", "0", "--threads", threads]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"t2t serve: error: {tmp_path}: the model could not be loaded"), err
 
 
 @pytest.fixture(scope="module")

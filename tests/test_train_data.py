@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from t2t.train import Trainer, read_metrics
@@ -44,25 +46,27 @@ def test_data_shuffle_reorders_each_epoch_of_the_training_stream_only(data, tmp_
     assert mixed_val == plain_val  # the validation pass reads in file order either way
 
 
-def test_a_run_that_truncated_examples_says_so_once_at_the_end(data, tmp_path, capsys):
+def test_a_run_that_truncated_examples_says_so_once_at_the_end(data, tmp_path, caplog):
     root, tok = data
     cfg = text_config(root, tok, run_dir=str(tmp_path / "run"), max_steps=3, data={"max_input_length": 8})
     trainer = Trainer(cfg)
-    trainer.fit()
+    with caplog.at_level(logging.INFO, logger="t2t"):
+        trainer.fit()
     stats = trainer.stream.stats
     assert stats["truncated_inputs"] > 0 and stats["truncated_targets"] == 0
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("t2t train: data:")]
-    assert lines == [f"t2t train: {stats.summary()} (raise data.max_input_length to keep more)"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data:")]
+    assert lines == [f"{stats.summary()} (raise data.max_input_length to keep more)"]
     assert f"truncated {stats['truncated_inputs']:,} inputs" in lines[0]
     (record,) = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "data"]
     assert record["step"] == 3 and record["truncated_inputs"] == stats["truncated_inputs"]
     assert record["examples"] == stats["examples"] == 12
 
 
-def test_a_run_that_cut_nothing_prints_no_data_line(data, tmp_path, capsys):
+def test_a_run_that_cut_nothing_prints_no_data_line(data, tmp_path, caplog):
     root, tok = data
-    Trainer(text_config(root, tok, run_dir=str(tmp_path / "run"), max_steps=2)).fit()
-    assert "t2t train: data:" not in capsys.readouterr().err
+    with caplog.at_level(logging.INFO, logger="t2t"):
+        Trainer(text_config(root, tok, run_dir=str(tmp_path / "run"), max_steps=2)).fit()
+    assert not [r for r in caplog.records if r.getMessage().startswith("data:")]
     assert not [r for r in read_metrics(tmp_path / "run") if r["kind"] == "data"]
 
 

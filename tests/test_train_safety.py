@@ -3,6 +3,7 @@ dies or explodes says so instead of exiting 0 with ruined weights."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -160,10 +161,11 @@ def test_overwrite_replaces_the_run_and_keeps_other_files(tmp_path):
 
 
 # ------------------------------------------------------------------------------ resume tells the truth
-def test_resume_applies_a_new_learning_rate_and_records_it(tmp_path, capsys):
+def test_resume_applies_a_new_learning_rate_and_records_it(tmp_path, caplog):
     _fit(tmp_path, max_steps=3)
-    trainer = _fit(tmp_path, max_steps=5, resume=True, optim={"name": "adamw", "lr": 2e-3})
-    assert "optim.lr: 0.01 -> 0.002" in capsys.readouterr().err
+    with caplog.at_level(logging.INFO, logger="t2t"):
+        trainer = _fit(tmp_path, max_steps=5, resume=True, optim={"name": "adamw", "lr": 2e-3})
+    assert "optim.lr: 0.01 -> 0.002" in caplog.text
     rates = {r["step"]: r["lr"] for r in read_metrics(tmp_path / "run") if r["kind"] == "train"}
     assert (
         rates[3] == pytest.approx(1e-2)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Self
 import yaml
 
 from t2t.errors import ConfigError
+from t2t.utils.resources import shipped
 from t2t.utils.yamlio import dump_yaml, load_yaml
 
 ALLOW_INF = "allow_inf"
@@ -225,7 +226,7 @@ class StrictConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        path = Path(path)
+        path = shipped(path)  # configs/X.yaml of the package when there is none here
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:

@@ -86,7 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for module in _command_modules():
         module.register(sub)
+    for command in sub.choices.values():
+        _add_verbosity(command)
     return parser
+
+
+def _add_verbosity(command: argparse.ArgumentParser) -> None:
+    """--quiet / --verbose on every command (a command's own --quiet also turns off its progress bars)."""
+    taken = {s for action in command._actions for s in action.option_strings}
+    if "--quiet" not in taken:
+        command.add_argument("--quiet", action="store_true", help="warnings and errors only")
+    command.add_argument("--verbose", action="store_true", help="debug messages too")
 
 
 def _version() -> str:
@@ -102,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from t2t.errors import T2TError
+    from t2t.utils.log import configure_for_command
 
+    configure_for_command(args.command, quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.handler(args) or 0)
     except T2TError as err:

@@ -31,34 +31,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory (model + tokenizer)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int_at_least(0, 65535), default=8000, help="TCP port (8000)")
+    p.add_argument("--port", type=int_at_least(0, 65535), default=8000, metavar="N", help="TCP port (8000)")
     p.add_argument(
         "--api-key", default=None, metavar="KEY", help="require 'Authorization: Bearer KEY' on /v1/"
     )
     p.add_argument("--served-model-name", default=None, metavar="NAME", help="the model's name in the API")
-    p.add_argument("--max-batch-size", type=positive_int, default=32, help="answers decoded at once (32)")
-    p.add_argument("--max-queue", type=non_negative_int, default=256, help="requests that may wait (256)")
     p.add_argument(
-        "--max-cohorts", type=positive_int, default=4, help="batches decoded in turn, step by step (4)"
+        "--max-batch-size", type=positive_int, default=32, metavar="N", help="answers decoded at once (32)"
+    )
+    p.add_argument(
+        "--max-queue", type=non_negative_int, default=256, metavar="N", help="requests that may wait (256)"
+    )
+    p.add_argument(
+        "--max-cohorts",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="batches decoded in turn, step by step (4)",
     )
     p.add_argument(
         "--batch-wait-ms",
         type=non_negative_float,
         default=5.0,
+        metavar="MS",
         help="an idle server waits this long for more requests to batch (5)",
     )
     p.add_argument(
         "--join-wait-ms",
         type=non_negative_float,
         default=20.0,
+        metavar="MS",
         help="while batches decode, waiting requests gather this long before starting one of their own (20)",
     )
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="(float32)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="weights' dtype (float32)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (cpu)")
     p.add_argument(
         "--threads",
         type=positive_int,
         default=None,
+        metavar="N",
         help="torch threads for decoding (default: the CPU cores less one, which the HTTP side gets)",
     )
     p.add_argument(
@@ -67,9 +83,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=10.0,
         metavar="S",
         help="on Ctrl-C / SIGTERM, seconds in-flight requests get to finish (10)",
-    )
-    p.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error"], default="info", help="(info)"
     )
     p.set_defaults(handler=run)
 
@@ -108,5 +121,5 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads or max(1, (os.cpu_count() or 2) - 1),
         shutdown_timeout_s=args.shutdown_timeout,
     )
-    serve(settings, log_level=args.log_level)
+    serve(settings)
     return 0

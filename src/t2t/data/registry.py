@@ -36,6 +36,7 @@ from t2t.data.task_table import _TASKS, _get, _register, register_task
 from t2t.data.tasks import Task
 from t2t.data.templates import TEMPLATES, _fields
 from t2t.errors import ConfigError, DataError
+from t2t.utils.resources import shipped
 from t2t.utils.yamlio import load_yaml
 
 _MIXTURES: dict[str, Mixture] = {}
@@ -62,8 +63,8 @@ def resolve(source: str | Path | Task | Mixture) -> Task | Mixture:
         return _TASKS[name]
     if name in _MIXTURES:
         return _MIXTURES[name]
-    if Path(name).exists() or name.startswith("hf:"):
-        return Task(Path(name).stem or name, source)
+    if shipped(name).exists() or name.startswith("hf:"):
+        return Task(Path(name).stem or name, shipped(name))
     known = sorted([*_TASKS, *_MIXTURES])
     raise DataError(
         f"{name!r} is neither a registered task or mixture{closest(name, known)} nor an existing file; "
@@ -126,7 +127,7 @@ def _task_from_yaml(entry: Any, base: Path, where: str) -> Task:
 def load_tasks_yaml(path: str | Path, *, overwrite: bool = False) -> list[Task]:
     """Register the tasks (and mixtures) a YAML file declares; returns the tasks. Paths in it are
     relative to the file."""
-    path = Path(path)
+    path = shipped(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file; check the path of the task declarations")
     try:

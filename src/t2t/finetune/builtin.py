@@ -7,24 +7,26 @@ from pathlib import Path
 
 from t2t.errors import DataError
 from t2t.tokenizer import Tokenizer
+from t2t.utils import resources
 from t2t.utils.io import atomic_write_text
-
-# src/t2t/finetune/builtin.py -> the checkout's data/builtin/finetune
-_CHECKOUT = Path(__file__).resolve().parents[3] / "data" / "builtin" / "finetune"
 
 
 def builtin_dir() -> Path:
-    """data/builtin/finetune of this checkout (or of the working directory, for an installed t2t)."""
-    for candidate in (_CHECKOUT, Path.cwd() / "data" / "builtin" / "finetune"):
-        if candidate.is_dir():
-            return candidate
-    raise DataError(f"{_CHECKOUT}: built-in fine-tuning data not found; run from a t2t checkout")
+    """data/builtin/finetune, shipped inside the package (t2t.utils.resources)."""
+    directory = resources.builtin_dir() / "finetune"
+    if not directory.is_dir():
+        raise DataError(f"{directory}: the built-in fine-tuning data is missing; reinstall t2t")
+    return directory
 
 
 def builtin_path(relative: str | Path) -> Path:
     """A path under data/builtin/finetune when `relative` starts with `builtin:`, else the path itself."""
     text = str(relative)
-    return builtin_dir() / text.removeprefix("builtin:") if text.startswith("builtin:") else Path(text)
+    return (
+        builtin_dir() / text.removeprefix("builtin:")
+        if text.startswith("builtin:")
+        else resources.shipped(text)
+    )
 
 
 def corpus_tokenizer(

@@ -15,8 +15,9 @@ from typing import Any
 from t2t.configbase import closest, parse_override_value
 from t2t.errors import ConfigError
 from t2t.presets import PRESETS
+from t2t.utils.resources import configs_dir, shipped
 
-RECIPE_DIR = Path(__file__).resolve().parents[3] / "configs" / "finetune"
+RECIPE_DIR = configs_dir() / "finetune"
 
 # t2t 0.1 recipe key -> training config key (dotted); values pass through unchanged.
 _RENAMES = {
@@ -69,7 +70,7 @@ def recipe_names() -> list[str]:
 
 def recipe_path(name_or_file: str | Path) -> Path:
     """A recipe by name (configs/finetune/NAME.yaml) or by file."""
-    path = Path(name_or_file)
+    path = shipped(name_or_file)
     if path.is_file():
         return path
     names = recipe_names()

@@ -24,8 +24,9 @@ from t2t.data import (
     summarization_task,
     translation_task,
 )
+from t2t.utils.resources import builtin_dir
 
-DATA_DIR = Path(__file__).resolve().parents[3] / "data" / "builtin" / "quickstart"
+DATA_DIR = builtin_dir() / "quickstart"
 QUICKSTART_TASKS = (
     "quickstart_translate",
     "quickstart_sentiment",

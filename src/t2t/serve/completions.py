@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -120,7 +121,7 @@ async def _answer(
     except ClientGone:
         request.state.cancelled = True
         return Response(status_code=CLIENT_CLOSED)
-    choices: dict[int, dict] = {}  # type: ignore[type-arg]
+    choices: dict[int, dict[str, Any]] = {}
     for event in events:
         if isinstance(event, Failed):
             raise event.error

@@ -112,13 +112,20 @@ class Engine:
             self.served = self._load(self.settings)
         except Exception as err:  # the CLI shows it; /health says so
             self.load_error = f"{type(err).__name__}: {err}"
-            log.error("could not load the model: %s", self.load_error)
+            log.error("could not load the model (%s)", self.load_error)
             return
         finally:
             self._loaded.set()
         try:
-            while self._tick():
-                pass
+            while True:
+                try:
+                    if not self._tick():
+                        break
+                except Exception:  # a bug must not stop the server: fail what was in flight, go on
+                    log.exception("the scheduler failed; the requests in flight were answered 500")
+                    self._cancel_all(
+                        APIError(500, "internal error while decoding; the server logged it"), pending=False
+                    )
         finally:
             self._cancel_all(APIError(503, "the server is shutting down; the request was cancelled"))
 
@@ -174,8 +181,8 @@ class Engine:
     @staticmethod
     def _joins(head: Job) -> Callable[[Job], bool]:
         """Which jobs may run with `head`: those of its kind and group."""
-        group = head.group  # type: ignore[attr-defined]
-        return lambda job: type(job) is type(head) and job.group == group  # type: ignore[attr-defined]
+        group = head.group
+        return lambda job: type(job) is type(head) and job.group == group
 
     def _take(self, fits: Callable[[Job], bool], limit: int | None = None) -> list[Job]:
         """Remove and return the waiting jobs that `fits` accepts (in order), up to `limit` rows; the
@@ -193,18 +200,22 @@ class Engine:
         return taken
 
     def _run_group(self, served: ServedModel, group: list[Job]) -> None:
-        head = group[0]
-        if isinstance(head, ScoreJob):
-            run_scores(served, group)  # type: ignore[arg-type]
-        elif isinstance(head, GenerateJob) and head.beam:
-            self.metrics.batch_size.observe(run_beam(served, group))  # type: ignore[arg-type]
-        else:
-            self._cohorts.append(Cohort(served, group))  # type: ignore[arg-type]
+        scoring = [job for job in group if isinstance(job, ScoreJob)]
+        generating = [job for job in group if isinstance(job, GenerateJob)]
+        if scoring:
+            run_scores(served, scoring)
+        elif generating and generating[0].beam:
+            self.metrics.batch_size.observe(run_beam(served, generating))
+        elif generating:
+            self._cohorts.append(Cohort(served, generating))
 
-    def _cancel_all(self, error: APIError) -> None:
-        with self._cond:
-            pending, self._pending = list(self._pending), deque()
-        for job in pending:
+    def _cancel_all(self, error: APIError, pending: bool = True) -> None:
+        """Answer `error` to every job decoding (and, with pending, every job waiting)."""
+        waiting: list[Job] = []
+        if pending:
+            with self._cond:
+                waiting, self._pending = list(self._pending), deque()
+        for job in waiting:
             job.emit([Failed(error)])
         for cohort in self._cohorts:
             cohort.cancel(error)

@@ -73,6 +73,11 @@ class Job:
         """The client left: stop spending work on this job (safe from any thread)."""
         self.cancelled = True
 
+    @property
+    def group(self) -> Hashable:
+        """Jobs of one group may run in one call (each kind of job says which); alone by default."""
+        return (type(self).__name__, self.id)
+
 
 @dataclass(eq=False)
 class GenerateJob(Job):

@@ -1,8 +1,8 @@
 """Run the application on uvicorn until Ctrl-C or SIGTERM.
 
 The model loads while the server already listens (/health says 503 "loading" until it is ready); if
-it cannot be loaded, the server stops and the command reports why. uvicorn handles both signals: it stops accepting connections, lets in-flight requests (streams
-included) finish for up to `shutdown_timeout_s`, cancels what is left, then runs the application's
+it cannot be loaded, the server stops and the command reports why. uvicorn handles both signals: it
+stops accepting connections, lets in-flight requests (streams included) finish for up to `shutdown_timeout_s`, cancels what is left, then runs the application's
 shutdown, which stops the scheduler. A second Ctrl-C quits at once.
 """
 
@@ -21,23 +21,31 @@ from t2t.serve.app import create_app
 from t2t.serve.settings import ServeSettings
 
 log = logging.getLogger("t2t.serve")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 
 
-def serve(settings: ServeSettings, *, log_level: str = "info") -> None:
+def _ensure_logging() -> None:
+    """The request lines must show somewhere: the t2t command routes the `t2t` logger to stderr; a
+    script that calls serve() without any logging set up gets a plain stderr handler for it."""
+    t2t_logger = logging.getLogger("t2t")
+    if not t2t_logger.handlers and not logging.getLogger().handlers:
+        logging.basicConfig(format=LOG_FORMAT)
+    if t2t_logger.getEffectiveLevel() > logging.INFO and not t2t_logger.handlers:
+        t2t_logger.setLevel(logging.INFO)
+
+
+def serve(settings: ServeSettings) -> None:
     """Serve until stopped; raises T2TError when the model cannot be loaded or the port is taken."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    logging.getLogger("t2t.serve").setLevel(log_level.upper())
+    _ensure_logging()
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        log_level=log_level,
+        log_level="warning",  # its start-up lines say what t2t.serve's say; its warnings and errors show
         access_log=False,  # t2t.serve logs one line per request with its tokens and time
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
-        log_config=None,  # keep the logging set up above
+        log_config=None,  # keep the application's logging as it is
     )
     server = uvicorn.Server(config)
     engine = app.state.server.engine
@@ -48,7 +56,12 @@ def serve(settings: ServeSettings, *, log_level: str = "info") -> None:
             server.should_exit = True
 
     threading.Thread(target=stop_if_load_fails, name="t2t-serve-load-watch", daemon=True).start()
-    log.info("t2t serve: %s on http://%s:%d (playground at /)", settings.model, settings.host, settings.port)
+    log.info(
+        "serving %s on http://%s:%d (the playground at /); loading the model",
+        settings.model,
+        settings.host,
+        settings.port,
+    )
     with _quiet_exit():
         server.run()
     if engine.load_error is not None:

@@ -27,10 +27,12 @@ def server(request: Request) -> ServerState:
 
 def served_model(request: Request) -> ServedModel:
     """The loaded model, or 503 while it is still loading (or failed to load)."""
-    served = server(request).engine.served
-    if served is None:
+    engine = server(request).engine
+    if engine.served is None:
+        if engine.load_error is not None:
+            raise APIError(503, f"the model could not be loaded ({engine.load_error})")
         raise APIError(503, "the model is still loading; GET /health says when it is ready")
-    return served
+    return engine.served
 
 
 def request_id(request: Request, prefix: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from t2t.errors import ConfigError
 from t2t.train.config import TrainConfig
+from t2t.utils.resources import shipped
 
 
 def build_model(cfg: TrainConfig, tokenizer: Any = None) -> Any:
@@ -75,7 +75,7 @@ def register_yaml_tasks(cfg: TrainConfig) -> None:
     from t2t.data import load_tasks_yaml
 
     for path in cfg.data.tasks_yaml:
-        if not Path(path).is_file():
+        if not shipped(path).is_file():
             raise ConfigError(f"data.tasks_yaml: {path} not found")
         load_tasks_yaml(path, overwrite=True)  # a second run in one process declares them again
 

@@ -9,7 +9,6 @@ Trainer's. Resuming checks that the run's config still describes the checkpoint'
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,9 @@ from t2t.peft.inject import apply_peft, without_adapters
 from t2t.train import checkpoint, distributed
 from t2t.train.config import TrainConfig
 from t2t.train.resume import resume_changes
+from t2t.utils.log import logger
+
+log = logger("train")
 
 
 class RunCheckpoints:
@@ -130,7 +132,7 @@ class RunCheckpoints:
 
     def _say(self, line: str) -> None:
         if self.dist.is_main:
-            print(f"t2t train: {line}", file=sys.stderr)
+            log.info(line)
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], directory: Path) -> None:

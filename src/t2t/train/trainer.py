@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,9 @@ from t2t.train.optim import build_optimizer, build_scheduler, restore_optimizer
 from t2t.train.runlog import Progress, RunLog, data_counts, describe_data_counts, truncate_metrics
 from t2t.train.speed import tune_malloc
 from t2t.train.step import OptimizerStep, StepStats
+from t2t.utils.log import logger
+
+log = logger("train")
 
 
 class TrainingDiverged(T2TError):
@@ -162,10 +164,7 @@ class Trainer:
         if cfg.overwrite and not cfg.resume and self.dist.is_main:
             removed = rundir.clear_earlier_run(self.run_dir)
             if removed:
-                print(
-                    f"t2t train: --overwrite: removed {', '.join(removed)} from {self.run_dir}",
-                    file=sys.stderr,
-                )
+                log.info("--overwrite: removed %s from %s", ", ".join(removed), self.run_dir)
         distributed.barrier(self.dist)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = self.checkpoints.resume(self.model) if cfg.resume else None
@@ -182,7 +181,7 @@ class Trainer:
                 truncate_metrics(self.run_dir, self.step)
         self.log = RunLog(self.run_dir, enabled=self.dist.is_main, tensorboard=cfg.tensorboard)
         if self.dist.is_main and cfg.progress:
-            print(f"t2t train: {_parameter_line(self.model)}", file=sys.stderr)
+            log.info(_parameter_line(self.model))
         return OptimizerStep(
             cfg,
             self.model,
@@ -309,10 +308,13 @@ class Trainer:
         if outcome.stop:
             self.stopped_early = True
             if self.dist.is_main:
-                print(
-                    f"t2t train: early stop at step {self.step}: {self.metric} did not improve for "
-                    f"{self.config.eval.patience} evaluations (best {best.best} at step {best.best_step})",
-                    file=sys.stderr,
+                log.info(
+                    "early stop at step %d: %s did not improve for %d evaluations (best %s at step %s)",
+                    self.step,
+                    self.metric,
+                    self.config.eval.patience,
+                    best.best,
+                    best.best_step,
                 )
 
     # ----------------------------------------------------------------------------------- checkpoints
@@ -354,9 +356,9 @@ class Trainer:
         if state.get("stream") is not None and hasattr(self.stream, "load_state_dict"):
             self.stream.load_state_dict(state["stream"])
         elif self.dist.is_main:
-            print("t2t train: the data stream has no saved position; it restarts", file=sys.stderr)
+            log.warning("the data stream has no saved position; it restarts")
         if self.dist.is_main:
-            print(f"t2t train: resumed from {state['directory']} at step {self.step}", file=sys.stderr)
+            log.info("resumed from %s at step %d", state["directory"], self.step)
 
     def _save(self) -> Path | None:
         """Write a checkpoint of the current step (rank 0 writes; all ranks take part in gathers)."""
@@ -384,7 +386,7 @@ class Trainer:
         if not self.dist.is_main or not counts:
             return
         self.log.write("data", self.step, counts)
-        print(f"t2t train: {describe_data_counts(self.stream, counts)}", file=sys.stderr)
+        log.info(describe_data_counts(self.stream, counts))
 
     # ------------------------------------------------------------------------- incremental learning
     def _forgetting_start(self) -> None:
