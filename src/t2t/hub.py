@@ -33,7 +33,7 @@ from t2t.interop.hf import (
     write_safetensors,
 )
 from t2t.model import weights
-from t2t.model.build import empty_model, load_weights
+from t2t.model.build import check_model_fits, empty_model, load_weights
 from t2t.model.models import T2TModel
 from t2t.peft.files import has_adapter, load_adapter
 from t2t.peft.inject import merge
@@ -95,23 +95,29 @@ def from_pretrained(
     then answer nothing; one pass over the weights, cheap beside reading them.
     """
     target = as_dtype(dtype)
+    estimate = target if isinstance(target, torch.dtype) else None  # for the memory check
     directory = resolve(name_or_path, revision)
     hf_config: dict[str, Any] | None = None
     if (directory / T2T_CONFIG).is_file():
         cfg = ModelConfig.load(directory / T2T_CONFIG)
+        check_model_fits(cfg, dtype=estimate)  # refuse a config too large before reading any weight
         state, missing = _read_native(directory), []
     elif (directory / "config.json").is_file():
         hf_config = read_hf_config(directory)
-        family_for_model_type(
-            hf_config.get("model_type", "")
-        )  # refuse an unknown family before reading weights
-        cfg, state, missing = convert_from_hf(hf_config, read_state_dict(directory), where=str(directory))
+        family = family_for_model_type(hf_config.get("model_type", ""))  # an unknown family: refused here
+        try:
+            declared = family.config_from_hf(hf_config)
+        except ConfigError as err:
+            raise CheckpointError(f"{directory}: {err}") from None
+        check_model_fits(declared, dtype=estimate)  # before reading (or converting) any weight
+        cfg, state, missing = convert_from_hf(
+            hf_config, read_state_dict(directory), where=str(directory), cfg=declared
+        )
     else:
         raise CheckpointError(f"{directory}: neither {T2T_CONFIG} nor config.json; not a model checkpoint")
-    if target == "auto":
+    if target == "auto":  # the dtype the weights are stored in
         target = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
-    assert target is None or isinstance(target, torch.dtype)
-    target = target or torch.float32
+    target = target if isinstance(target, torch.dtype) else torch.float32
     model = empty_model(cfg, target)  # refuses a config too large for the memory; allocates nothing
     mismatch = weights.find_shape_mismatch(model, state)
     if mismatch is not None:
@@ -205,10 +211,10 @@ def _read_generation_config(directory: Path, cfg: ModelConfig) -> GenerationConf
         )
     try:
         values = GenerationConfig.hf_values(data, strict=False, where=str(path))
-        if values.get("eos_token_id") in (cfg.eos_id, [cfg.eos_id]):
-            values.pop("eos_token_id")
-        if values.get("pad_token_id") == cfg.pad_id:
-            values.pop("pad_token_id")
+        if "eos_token_id" in values and values["eos_token_id"] in (cfg.eos_id, [cfg.eos_id]):
+            del values["eos_token_id"]
+        if "pad_token_id" in values and values["pad_token_id"] == cfg.pad_id:
+            del values["pad_token_id"]
         return GenerationConfig.from_dict(values)
     except ConfigError as err:
         raise CheckpointError(f"{path}: {err}") from None

@@ -9,6 +9,7 @@ safetensors are written as transformers writes them (`model-00001-of-00003.safet
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -187,21 +188,33 @@ def _load_bin(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: cannot read PyTorch weights ({err})") from None
 
 
-def parse_shard_size(size: int | str) -> int:
-    """ "5GB" / "500MB" / "40KB" (decimal units, GiB / MiB binary, as transformers reads them) or bytes."""
-    from huggingface_hub.serialization._base import parse_size_to_int
+_SIZE_UNITS = {
+    "TB": 10**12,
+    "GB": 10**9,
+    "MB": 10**6,
+    "KB": 10**3,
+}  # huggingface_hub's, which transformers uses
 
+
+def parse_shard_size(size: int | str) -> int:
+    """ "5GB" / "500MB" / "40KB" (TB, GB, MB, KB: decimal units, as transformers reads them) or bytes."""
     if isinstance(size, bool) or not isinstance(size, (int, str)):
         raise ConfigError(f"max_shard_size={size!r} should be bytes or a size such as '5GB' or '500MB'")
-    try:
-        value = size if isinstance(size, int) else parse_size_to_int(size.strip())
-    except ValueError:
-        raise ConfigError(
-            f"max_shard_size={size!r} is not a size; write it as '5GB', '500MB', '40KB' or a number of bytes"
-        ) from None
+    value: float = size if isinstance(size, int) else -1
+    if isinstance(size, str):
+        text = size.strip()
+        unit = _SIZE_UNITS.get(text[-2:].upper())
+        try:
+            value = float(text[:-2].strip()) * unit if unit else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not math.isfinite(value):  # not a size (NaN), or an infinite one
+            raise ConfigError(
+                f"max_shard_size={size!r} is not a size; write it as '5GB', '500MB', '40KB' or a number of bytes"
+            )
     if value < 1:
         raise ConfigError(f"max_shard_size={size!r} should be at least 1 byte")
-    return value
+    return int(value)
 
 
 def write_safetensors(
@@ -245,14 +258,20 @@ def write_safetensors(
 
 
 def convert_from_hf(
-    hf_config: dict[str, Any], hf_state: Mapping[str, torch.Tensor], *, where: str = "checkpoint"
+    hf_config: dict[str, Any],
+    hf_state: Mapping[str, torch.Tensor],
+    *,
+    where: str = "checkpoint",
+    cfg: ModelConfig | None = None,
 ) -> tuple[ModelConfig, dict[str, torch.Tensor], list[str]]:
-    """HF config + state dict -> t2t config, t2t state dict, and the t2t keys left to initialise."""
+    """HF config + state dict -> t2t config, t2t state dict, and the t2t keys left to initialise. cfg: the
+    t2t config of hf_config when the caller has made it already (`family.config_from_hf`)."""
     family = family_for_model_type(hf_config.get("model_type", ""))
-    try:
-        cfg = family.config_from_hf(hf_config)
-    except ConfigError as err:
-        raise CheckpointError(f"{where}: {err}") from None
+    if cfg is None:
+        try:
+            cfg = family.config_from_hf(hf_config)
+        except ConfigError as err:
+            raise CheckpointError(f"{where}: {err}") from None
     if isinstance(hf_state, CheckpointTensors):  # rename without reading: normalize passes values through
         hf_state = hf_state.renamed(family.normalize)
     else:

@@ -5,6 +5,7 @@
 
 from t2t.tokenizer import loading as _loading  # noqa: F401 (registers Tokenizer.from_pretrained)
 from t2t.tokenizer import saving as _saving  # noqa: F401 (registers tokenizer.save_pretrained)
+from t2t.tokenizer.batch_encoding import BatchEncoding
 from t2t.tokenizer.core import MODEL_VOCAB_MULTIPLE, PairEncoding, Tokenizer, load_tokenizer
 from t2t.tokenizer.specials import BPE, KINDS, SENTENCEPIECE, WORDPIECE, SpecialTokens
 from t2t.tokenizer.streaming import TextStream
@@ -16,6 +17,7 @@ __all__ = [
     "MODEL_VOCAB_MULTIPLE",
     "SENTENCEPIECE",
     "WORDPIECE",
+    "BatchEncoding",
     "PairEncoding",
     "SpecialTokens",
     "TextStream",

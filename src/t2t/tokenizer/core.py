@@ -357,8 +357,8 @@ class Tokenizer:
                     length=length,
                     pad_to_multiple_of=multiple,
                 )
-            if len(self._configured) >= _CONFIGURED_KEPT:
-                self._configured.pop(next(iter(self._configured)))
+            if len(self._configured) >= _CONFIGURED_KEPT:  # settings in use are few; start again
+                self._configured.clear()
             self._configured[key] = configured
         return configured
 
