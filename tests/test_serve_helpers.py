@@ -34,15 +34,24 @@ CHAT_TEMPLATE = (
 )
 
 
+_TOKENIZERS: dict[str, Any] = {}  # kind -> trained tokenizer, shared by the serve test modules
+
+
+def _tokenizer(kind: str, scratch: Path) -> Any:
+    if kind not in _TOKENIZERS:
+        corpus = scratch / f"corpus-{kind}"
+        corpus.mkdir(exist_ok=True)
+        _TOKENIZERS[kind] = train_tokenizer(corpus, kind, 300)
+    return _TOKENIZERS[kind]
+
+
 def save_tiny_checkpoint(
     directory: Path, arch: str, *, chat_template: str | None = None, seed: int = 0
 ) -> Path:
     """A random model (weights spread so that outputs vary) and a trained tokenizer, side by side."""
     directory.mkdir(parents=True, exist_ok=True)
     kind = "sentencepiece" if arch == "encoder-decoder" else "bpe"
-    corpus = directory.parent / f"corpus-{kind}"
-    corpus.mkdir(exist_ok=True)
-    tokenizer = train_tokenizer(corpus, kind, 300)
+    tokenizer = _tokenizer(kind, directory.parent)
     model = tiny_model_for(tokenizer, arch, seed=seed)
     spread_weights(model, seed)
     save_pretrained(model, directory)

@@ -216,3 +216,12 @@ def test_models_health_and_metrics(t5):
         "t2t_time_to_first_token_seconds_bucket",
     ):
         assert name in text, name
+
+
+def test_a_prompt_of_token_ids_answers_as_its_text(t5):
+    client = client_for(t5)
+    ids = t5.engine.served.tokenizer.encode(PROMPTS[2])
+    by_text = client.completions.create(model="tiny-t5", prompt=PROMPTS[2], max_tokens=6, temperature=0)
+    by_ids = client.completions.create(model="tiny-t5", prompt=[ids, ids], max_tokens=6, temperature=0)
+    assert [c.text for c in by_ids.choices] == [by_text.choices[0].text] * 2
+    assert by_ids.usage.prompt_tokens == 2 * len(ids)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from t2t.cli.common import example_epilog, int_at_least, non_negative_float, non_negative_int, positive_int
-from t2t.errors import T2TError
 
 SERVE_EXTRA = "pip install 't2t[serve]'"
 SERVE_MODULES = ("fastapi", "uvicorn", "prometheus_client", "jinja2")
@@ -89,11 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _check_extra() -> None:
     """Say which extra to install rather than show an ImportError."""
-    import importlib.util
+    from t2t.utils.extras import require
 
-    missing = [name for name in SERVE_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise T2TError(f"t2t serve needs {', '.join(missing)}: install the serve extra ({SERVE_EXTRA})")
+    for module in SERVE_MODULES:
+        require(module, "serve", "t2t serve")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         join_wait_ms=args.join_wait_ms,
         dtype=args.dtype,
         device=args.device,
-        threads=args.threads or max(1, (os.cpu_count() or 2) - 1),
+        **({"threads": args.threads} if args.threads else {}),
         shutdown_timeout_s=args.shutdown_timeout,
     )
     serve(settings)

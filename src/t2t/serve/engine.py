@@ -107,7 +107,7 @@ class Engine:
     # ---- the scheduler thread -------------------------------------------------------------------------
     def _run(self) -> None:
         if self.settings.threads is not None:
-            torch.set_num_threads(self.settings.threads)
+            torch.set_num_threads(self.settings.threads)  # this thread's (and later threads') count
         try:
             self.served = self._load(self.settings)
         except Exception as err:  # the CLI shows it; /health says so

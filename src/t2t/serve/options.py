@@ -72,7 +72,7 @@ def encode(
     served: ServedModel, prompts: Sequence[str | list[int]], max_tokens: int, param: str
 ) -> list[list[int]]:
     """Token ids of each prompt; an empty prompt or one longer than the model takes is a 400."""
-    limit = _prompt_limit(served, max_tokens, param)
+    limit = _prompt_limit(served, max_tokens)
     encoded: list[list[int]] = []
     for i, prompt in enumerate(prompts):
         where = f"{param}[{i}]" if len(prompts) > 1 else param
@@ -92,7 +92,7 @@ def encode(
     return encoded
 
 
-def _prompt_limit(served: ServedModel, max_tokens: int, param: str) -> int:
+def _prompt_limit(served: ServedModel, max_tokens: int) -> int:
     try:
         return prompt_limit(served.model, max_tokens)
     except T2TError as err:

@@ -9,7 +9,7 @@ they are sent (`t2t.serve.responses`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,10 +94,6 @@ class ScoreRequest(_Strict):
     candidates: list[str] | list[list[str]]  # one list for every prompt, or one list per prompt
     reduction: Literal["sum", "mean"] = "sum"
     user: str | None = None
-
-
-def dump(request: BaseModel) -> dict[str, Any]:
-    return request.model_dump(exclude_none=True)
 
 
 __all__ = [
