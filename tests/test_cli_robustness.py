@@ -314,3 +314,87 @@ def test_json_nested_too_deeply_is_one_line(tmp_path):
         list(read_records(deep))
     with pytest.raises(DataError, match="nested too deeply"):
         readers.read_records(deep)
+
+
+# ---------------------------------------------------------------- what the fuzzing test found (15)
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=100000000000000000000", "seed=100000000000000000000 is out of range"),
+        ("data.seed=-1", "data.seed=-1 is out of range"),
+        ("data.batch_size=1000000000", "data.batch_size=1000000000 needs about"),
+        ("optim.decay_rate=1e308", "optim.decay_rate=1e+308 is out of range [-1.0, 0.0]"),
+        ("eval.metrics=[]", "eval.metrics=[] names none"),
+    ],
+)
+def test_train_config_values_the_fuzzer_found(override, message):
+    from t2t.errors import ConfigError
+    from t2t.train import TrainConfig
+
+    with pytest.raises(ConfigError) as err:
+        TrainConfig().with_overrides([override])
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("vocab_size", 10**20), ("d_ff", 2**31), ("n_encoder_layers", 10**20), ("head_dim", 10**12)],
+)
+def test_model_sizes_no_model_could_have_are_one_line(capsys, tmp_path, field, value):
+    path = tmp_path / "model.yaml"
+    path.write_text(f"arch: encoder-decoder\n{field}: {value}\n")
+    assert "is out of range" in one_line_error(capsys, ["inspect", str(path)])
+
+
+@pytest.mark.parametrize("content", ["null", "6", "[]", '{"model_type": "t5", "vocab_size": "false"}'])
+def test_a_config_json_of_the_wrong_shape_is_one_line(capsys, tmp_path, content):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text(content)
+    line = one_line_error(capsys, ["inspect", str(tmp_path / "ckpt")])
+    assert "config.json" in line
+
+
+@pytest.mark.parametrize("rows", ["a,b\n" + "x" * 140_000 + ",1\n", "sentence,label\rgood,1\rbad,0\r"])
+def test_csv_rows_csv_cannot_read_are_one_data_error(tmp_path, rows):
+    from t2t.data.sources import read_records
+    from t2t.errors import DataError
+    from t2t.finetune import readers
+
+    path = tmp_path / "t.csv"
+    path.write_text(rows, newline="")
+    with pytest.raises(DataError, match="cannot read the row"):
+        list(read_records(path))
+    if "\r" in rows:  # the fine-tuning reader opens with newline="": csv reads bare CR line ends itself
+        assert [r.data["label"] for r in readers.read_records(path)] == ["1", "0"]
+    else:
+        with pytest.raises(DataError, match="cannot read the row"):
+            readers.read_records(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe not text", "not UTF-8 text"),
+        (b"a: b: c\n", "not valid YAML"),
+        (b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+        (b"?\n", "is not a name"),
+    ],
+)
+def test_recipe_files_that_are_not_configs_are_one_line(capsys, tmp_path, content, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(content)
+    assert message in one_line_error(capsys, ["finetune", "--recipe", str(path)])
+    assert message in one_line_error(capsys, ["train", "--config", str(path)])
+
+
+def test_a_home_of_no_user_is_one_line(capsys):
+    assert "names no user here" in one_line_error(capsys, ["inspect", "~no_such_user_here/x"])
+
+
+def test_a_prompt_of_bytes_that_are_not_utf8_is_one_line(capsys, ckpt):
+    line = one_line_error(capsys, ["generate", "--model", str(ckpt), "caf\udce9"])
+    assert "not a character" in line
+
+
+def test_an_unknown_option_names_its_command(capsys):
+    assert "unrecognized arguments: --bogus" in one_line_error(capsys, ["demo", "--bogus"])

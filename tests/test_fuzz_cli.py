@@ -10,19 +10,23 @@ without editing this file:
   for `t2t inspect`; the fine-tuning recipe; GenerationConfig and TokenizerConfig through the flags
   that set them;
 - command-line arguments of every subcommand found in `build_parser()`;
-- malformed data files for every command that reads data.
+- malformed data files for every command that reads data;
+- a sweep (not random): every numeric field of those configs at 10**20, -10**20, 1e308, NaN, inf, 0, -1.
 
 Every case runs in-process (fuzz_helpers.run_cli) in a fresh copy of a tiny workspace, with a time limit.
 A test runs all its examples and then fails with the list of distinct failures (kind, source location,
 count, smallest case); T2T_FUZZ_FAILFAST=1 raises at the first one instead (Hypothesis then shrinks it).
-Longer runs: T2T_FUZZ_EXAMPLES=2000 (examples per test), T2T_FUZZ_TIMEOUT (seconds per case, 10),
+Longer runs: T2T_FUZZ_EXAMPLES=2000 (examples per test), T2T_FUZZ_TIMEOUT (seconds per case, 8),
 T2T_FUZZ_LOG=fuzz.jsonl (every failing case as a JSON line).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import os
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +170,13 @@ CONTEXTS: list[list[str]] = [
     ),
     ["data.pack=true"], ["data.shuffle=true"], ["eval.loss=true"], ["eval.every=1"], ["checkpoint.every=1"],
     ["optim.beta1=0.9"], ["data.replay.tasks=[numbers]", "data.replay.share=0.5"], ["bf16=true"],
+    # and every choice of every Literal field (peft.method=lora, ...)
+    *(
+        [f"{f.path}={choice}"]
+        for f in TRAIN_FIELDS
+        if typing.get_origin(f.annotation) is typing.Literal
+        for choice in typing.get_args(f.annotation)
+    ),
 ]  # fmt: skip
 
 
@@ -241,7 +252,7 @@ def train_config_case(draw: st.DrawFn) -> fz.Case:
 
 
 @given(case=train_config_case())
-@fuzz_settings(150)
+@fuzz_settings(100)
 def _fuzz_train_config(session: fz.Session, case: fz.Case) -> None:
     session.run(case)
 
@@ -315,7 +326,7 @@ def inspect_output_ok(directory: Path, outcome: fz.Outcome) -> str | None:
 
 
 @given(case=model_config_case())
-@fuzz_settings(150)
+@fuzz_settings(80)
 def _fuzz_model_config(session: fz.Session, case: fz.Case) -> None:
     session.run(case, inspect_output_ok)
 
@@ -375,7 +386,7 @@ def recipe_case(draw: st.DrawFn) -> fz.Case:
 
 
 @given(case=recipe_case())
-@fuzz_settings(80)
+@fuzz_settings(50)
 def _fuzz_recipe(session: fz.Session, case: fz.Case) -> None:
     session.run(case)
 
@@ -388,9 +399,10 @@ def test_finetune_recipe_fields(session):
 
 
 # ==========================================================================================================
-# 4. Configs set through flags: GenerationConfig (t2t generate) and TokenizerConfig (t2t tokenizer train)
+# 4. The command templates; configs set through flags: GenerationConfig (generate), TokenizerConfig (tokenizer)
 # ==========================================================================================================
 LEAVES = fz.leaf_parsers(build_parser())
+EVAL_LIMITS = ["--limit", "2", "--max-new-tokens", "2", "--device", "cpu"]
 # The runnable form of each command (options, then positionals by dest); a fuzzed option is added after
 # the options (argparse keeps the last), a fuzzed positional replaces the template's.
 TEMPLATES: dict[tuple[str, ...], tuple[list[str], dict[str, list[str]]]] = {
@@ -401,34 +413,19 @@ TEMPLATES: dict[tuple[str, ...], tuple[list[str], dict[str, list[str]]]] = {
     ("tokenizer", "info"): (["--tokenizer", "tok"], {}),
     ("train",): (["--config", "recipe.yaml"], {"overrides": []}),
     ("generate",): (["--model", "ckpt", "--max-new-tokens", "3", "--device", "cpu"], {"prompt": ["one two"]}),
-    ("eval",): (
-        [
-            "--model",
-            "ckpt",
-            "--tasks",
-            "tasks.yaml",
-            "--limit",
-            "2",
-            "--max-new-tokens",
-            "2",
-            "--out",
-            "ev",
-            "--quiet",
-            "--device",
-            "cpu",
-        ],
-        {},
-    ),
+    ("eval",): (["--model", "ckpt", "--tasks", "tasks.yaml", *EVAL_LIMITS, "--out", "ev", "--quiet"], {}),
     ("convert",): (["--from", "ckpt", "--to", "converted"], {}),
     ("peft", "merge"): (["--model", "ckpt", "--adapter", "adapter", "--out", "merged"], {}),
     ("inspect",): ([], {"model": ["t5-tiny"]}),
     ("plot",): (["--out", "curves.png"], {"run_dir": ["run"]}),
     ("finetune",): (["--recipe", "ft.yaml", "--quiet"], {"overrides": []}),
     ("demo",): (["--new-tokens", "2"], {}),
+    ("serve",): (["--model", "ckpt", "--port", "0", "--device", "meta"], {}),
+    ("experiment",): (["--dry-run", "--quick", "--out", "exp"], {"name": ["norms"]}),
 }
-# Commands that do minutes of legitimate work when their arguments are valid: only cases that the parser
-# or the device check refuse are run.
-LONG_RUNNING = {("quickstart",)}
+# Commands that do minutes of legitimate work (or serve until stopped) when their arguments are valid:
+# only cases that the parser or the device check refuse are run. So is a command with no template yet.
+LONG_RUNNING = {("quickstart",), ("serve",)}
 
 
 def flag_of(parser, name: str):  # type: ignore[no-untyped-def]
@@ -473,12 +470,11 @@ def build_argv(command: tuple[str, ...], options: list[str], positionals: dict[s
     parser = LEAVES[command]
     ordered = [a.dest for a in parser._actions if not a.option_strings]
     tail = [v for dest in ordered for v in positionals.get(dest, [])]
-    # "--" keeps a positional that starts with "-" a positional (there are none in the templates)
     return [*command, *options, *tail]
 
 
 @given(data=st.data())
-@fuzz_settings(60)
+@fuzz_settings(40)
 def _fuzz_flags(session: fz.Session, config: str, data: st.DataObject) -> None:
     session.run(data.draw(flag_case(config)))
 
@@ -544,7 +540,7 @@ def cli_case(draw: st.DrawFn, command: tuple[str, ...]) -> fz.Case:
             target = f"dangling {action.dest}"
             dangling = [action.option_strings[-1]]
     argv = [a.replace("\x00", "") for a in [*build_argv(command, opts, positionals), *dangling]]
-    if command in LONG_RUNNING:
+    if command in LONG_RUNNING or command not in TEMPLATES:
         assume(not runs_for_minutes(argv))
     stdin = draw(fz.malformed_text()) if command[:1] == ("tokenizer",) else b""
     return fz.Case(argv, stdin=stdin, target=target)
@@ -571,11 +567,12 @@ def runs_for_minutes(argv: list[str]) -> bool:
     from t2t.utils.devices import resolve_device
 
     try:
-        args = build_parser().parse_args(argv)
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            args = build_parser().parse_args(argv)
     except SystemExit:
         return False
     try:
-        resolve_device(args.device)
+        resolve_device(getattr(args, "device", "cpu"))
     except (T2TError, ValueError, RuntimeError):
         return False
     return True
@@ -585,7 +582,7 @@ COMMANDS = sorted(LEAVES)
 
 
 @given(data=st.data())
-@fuzz_settings(40)
+@fuzz_settings(25)
 def _fuzz_cli(session: fz.Session, command: tuple[str, ...], data: st.DataObject) -> None:
     session.run(data.draw(cli_case(command)))
 
@@ -724,7 +721,7 @@ SLOW_CONSUMERS = {"train", "train-table", "finetune", "eval"}
 
 
 @given(data=st.data())
-@fuzz_settings(40)
+@fuzz_settings(30)
 def _fuzz_data(session: fz.Session, consumer: str, data: st.DataObject) -> None:
     session.run(data.draw(data_case(consumer, session.seed)))
 
@@ -742,7 +739,8 @@ def test_malformed_data_files(session, consumer):
 # ==========================================================================================================
 # 7. A sweep: every numeric field at each extreme, once (random draws reach a given field and value rarely)
 # ==========================================================================================================
-SWEEP_VALUES = (10**20, -(10**20), float("nan"), float("inf"), 0, -1)
+SWEEP_VALUES = (10**20, -(10**20), 1e308, float("nan"), float("inf"), 0, -1)
+FULL_SWEEP = "T2T_FUZZ_EXAMPLES" in os.environ  # a long run: each value with every setting of its section
 
 
 def numeric(fields: list[fz.ConfigField]) -> list[fz.ConfigField]:
@@ -762,14 +760,17 @@ def sweep_contexts(path: str) -> list[list[str]]:
 def sweep_cases(surface: str) -> list[fz.Case]:
     cases = []
     if surface == "train":
-        for field in numeric(TRAIN_FIELDS):
+        for k, field in enumerate(numeric(TRAIN_FIELDS)):
             contexts = sweep_contexts(field.path)
             for i, value in enumerate(SWEEP_VALUES):
                 if too_long(field.path, value, TRAIN_LONG):
                     continue
                 text = fz._printable_yaml(value)
-                argv = [*TRAIN, *contexts[i % len(contexts)], f"{field.path}={text}"]
-                cases.append(fz.Case(argv, target=field.path))
+                # each value with one setting of the section in turn; in a long run, with every setting
+                chosen = contexts if FULL_SWEEP else [contexts[(i + k) % len(contexts)]]
+                for context in chosen:
+                    argv = [*TRAIN, *context, f"{field.path}={text}"]
+                    cases.append(fz.Case(argv, target=field.path))
     elif surface == "inspect":
         base = t2t.preset("t5-tiny").to_dict()
         for field in numeric(MODEL_FIELDS):
@@ -793,8 +794,8 @@ def sweep_cases(surface: str) -> list[fz.Case]:
 @pytest.mark.slow
 @pytest.mark.parametrize("surface", ["train", "inspect", *sorted(FLAG_CONFIGS)])
 def test_numeric_fields_at_their_extremes(session, surface):
-    """Each numeric field of TrainConfig, ModelConfig, GenerationConfig and TokenizerConfig set to 10**20,
-    -10**20, NaN, inf, 0 and -1, one case each (in turn with each setting of its section)."""
+    """Each numeric field of TrainConfig, ModelConfig, GenerationConfig and TokenizerConfig set to each of
+    SWEEP_VALUES, one case each (with the settings of its section in turn; all of them in a long run)."""
     for case in sweep_cases(surface):
         session.run(case)
     session.assert_no_failures()

@@ -52,6 +52,12 @@ FFN_ACTIVATION = {
 }
 
 
+# Beyond these a size is a typo, not a model: one dimension of a weight past 2**31 - 1 elements, or more
+# layers than any published model by far (the memory estimate refuses what is merely too large here).
+MAX_SIZE = 2**31 - 1
+MAX_LAYERS = 10_000
+
+
 @dataclass
 class ModelConfig(StrictConfig):
     """Every architectural choice of a t2t model; see `t2t.presets` for the published shapes."""
@@ -102,15 +108,19 @@ class ModelConfig(StrictConfig):
         check_choice("ffn", self.ffn, FFNS)
         check_choice("init", self.init, INITS)
         for name in ("vocab_size", "d_model", "n_heads", "d_ff"):
-            check_range(name, getattr(self, name), 1)
-        check_range("n_encoder_layers", self.n_encoder_layers, 0)
-        check_range("n_decoder_layers", self.n_decoder_layers, 0)
+            check_range(name, getattr(self, name), 1, MAX_SIZE)
+        for name in ("head_dim", "n_kv_heads", "relative_buckets", "relative_max_distance", "max_positions"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 0, MAX_SIZE)
+        check_range("num_labels", self.num_labels, 1, MAX_SIZE)
+        check_range("n_encoder_layers", self.n_encoder_layers, 0, MAX_LAYERS)
+        check_range("n_decoder_layers", self.n_decoder_layers, 0, MAX_LAYERS)
         check_range("norm_eps", self.norm_eps, 0.0, 1.0)
         check_range("dropout", self.dropout, 0.0, 0.999)
         if self.attention_dropout is not None:
             check_range("attention_dropout", self.attention_dropout, 0.0, 0.999)
         check_range("init_std", self.init_std, 0.0)
-        check_range("type_vocab_size", self.type_vocab_size, 0)
+        check_range("type_vocab_size", self.type_vocab_size, 0, MAX_SIZE)
         self._validate_layers()
         self._validate_attention_heads()
         self._validate_positions()

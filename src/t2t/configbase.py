@@ -31,7 +31,9 @@ _MAX_EXACT_INT = 2**53  # a float up to here converts to an int exactly
 
 def closest(name: str, choices: typing.Iterable[str]) -> str:
     """A ' (did you mean X?)' hint for a misspelt name, or ''."""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    if not isinstance(name, str):
+        return ""
+    match = difflib.get_close_matches(name, [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
@@ -172,6 +174,8 @@ class StrictConfig:
             raise ConfigError(f"{prefix or 'config'} should be a mapping, got {type(data).__name__}")
         names = cls.field_names()
         for key in data:
+            if not isinstance(key, str):
+                raise ConfigError(f"{prefix or 'config'}: a key {key!r} is not a name; keys are field names")
             if key not in names:
                 raise ConfigError(f"unknown key {prefix}{key!r}{closest(key, names)}")
         try:
@@ -226,17 +230,7 @@ class StrictConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        path = shipped(path)  # configs/X.yaml of the package when there is none here
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = _load_json(text, path) if path.suffix == ".json" else load_yaml(text)
-        except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
-            where = _error_line(err)
-            kind = "JSON" if path.suffix == ".json" else "YAML"
-            reason = " ".join(str(getattr(err, "problem", None) or err).split())
-            raise ConfigError(f"{path}{where}: not valid {kind}: {reason}") from None
+        path, data = read_config_file(path)
         if data is None:  # an empty file, or only comments: surely not the config meant
             raise ConfigError(
                 f"{path}: the file is empty; write the {cls.__name__} fields in it (or {{}} for all defaults)"
@@ -245,6 +239,29 @@ class StrictConfig:
             return cls.from_dict(data)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
+
+
+def read_config_file(path: str | Path) -> tuple[Path, Any]:
+    """(the path read, its YAML or JSON data): configs/X.yaml of the package when there is none here;
+    a missing, unreadable or malformed file is one ConfigError naming the file (and line)."""
+    path = shipped(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    kind = "JSON" if path.suffix == ".json" else "YAML"
+    try:
+        text = path.read_text(encoding="utf-8")
+        return path, _load_json(text, path) if path.suffix == ".json" else load_yaml(text)
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); give a "
+            f"{kind} config file"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read; is it a {kind} config file?") from None
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        where = _error_line(err)
+        reason = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise ConfigError(f"{path}{where}: not valid {kind}: {reason}") from None
 
 
 def _load_json(text: str, path: Path) -> Any:

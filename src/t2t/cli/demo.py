@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from t2t.cli.common import example_epilog, int_at_least
+from t2t.cli.common import example_epilog, int_at_least, non_negative_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", default="t5-tiny", help="model preset (default: t5-tiny)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the weights and the input (0)")
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed of the weights and the input (0)"
+    )
     p.add_argument(
         "--new-tokens", type=int_at_least(1, 1024), default=8, help="tokens to generate (8; at most 1024)"
     )

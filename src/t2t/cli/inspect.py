@@ -18,6 +18,7 @@ from typing import Any
 
 from t2t.cli.common import example_epilog, positive_int
 from t2t.errors import CheckpointError, ConfigError
+from t2t.utils.io import user_path
 
 EXAMPLE = (
     "t2t inspect t5-small",
@@ -56,14 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # ---- where the config comes from ------------------------------------------------------------------------
 def _from_hf_config(path: Path) -> Any:
-    from t2t.interop.hf import family_for_model_type, read_hf_config
+    from t2t.interop.hf import config_from_hf, read_hf_config
 
-    hf = read_hf_config(path.parent)
-    family = family_for_model_type(hf.get("model_type", ""))
-    try:
-        return family.config_from_hf(hf)
-    except ConfigError as err:
-        raise CheckpointError(f"{path}: {err}") from None
+    return config_from_hf(read_hf_config(path.parent), str(path))
 
 
 def _load_file(path: Path) -> Any:
@@ -81,7 +77,7 @@ def load_config(spec: str) -> tuple[Any, str]:
     from t2t.hub import T2T_CONFIG
     from t2t.presets import preset
 
-    path = Path(spec).expanduser()
+    path = user_path(spec)
     if path.is_dir():
         if (path / T2T_CONFIG).is_file():
             return _load_file(path / T2T_CONFIG), f"t2t checkpoint {path}"

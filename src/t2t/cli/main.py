@@ -106,8 +106,12 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _print_any_path()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's own parser says it, so the line names the command as every other error
+        command = _subcommand(parser, args)
+        (command or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
@@ -135,6 +139,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"t2t {args.command}: error: {os_error_line(err)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _print_any_path() -> None:
+    """A path given as bytes that are not UTF-8 (Python keeps them as surrogates) is printed back as
+    those bytes, not a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if (
+            reconfigure is not None
+            and (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8"
+        ):
+            reconfigure(errors="surrogateescape")
+
+
+def _subcommand(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, "command", None):
+            return action.choices.get(args.command)
+    return None
 
 
 def os_error_line(err: OSError) -> str:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from t2t.cli.common import add_device_argument, any_int, check_output_dir, example_epilog, resolve_device
+from t2t.cli.common import (
+    add_device_argument,
+    check_output_dir,
+    example_epilog,
+    non_negative_int,
+    resolve_device,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fast", action="store_true", help="a 2-minute version with a smaller model and fewer steps"
     )
-    p.add_argument("--seed", type=any_int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     add_device_argument(p)
     p.set_defaults(handler=run)

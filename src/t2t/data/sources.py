@@ -165,7 +165,7 @@ class Records(Iterator[dict]):
         # TSV cells are taken as they are (quotes included), as GLUE's files are read: a sentence that
         # starts with a quote mark must not swallow the rows after it. CSV cells may be quoted.
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-        reader = csv.reader(self._lines(), delimiter=delimiter, quoting=quoting)
+        reader = _checked_rows(csv.reader(self._lines(), delimiter=delimiter, quoting=quoting), self)
         try:
             header = next(reader)
         except StopIteration:
@@ -295,3 +295,18 @@ def read_records(
     `hf:NAME[/CONFIG][:SPLIT]`: see `hub_spec`);
     inferred from the suffix when None. `fields` must be present, text and non-empty in every record."""
     return Records(path, format=format, skip_bad_records=skip_bad_records, fields=fields)
+
+
+def _checked_rows(reader: Any, source: Any) -> Iterator[list[str]]:
+    """csv's rows; its own errors (a cell past csv's 131,072-character limit, a line break inside an
+    unquoted cell, as a file with bare CR line ends gives) as one DataError naming the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise DataError(
+                f"{source.where}: cannot read the row ({err}); split the overlong cell, or save the file with "
+                "LF or CRLF line ends"
+            ) from None

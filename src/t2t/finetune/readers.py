@@ -106,11 +106,17 @@ def _read_table(path: Path, delimiter: str) -> list[Record]:
     with open(path, encoding="utf-8", newline="") as fh:
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         reader = csv.reader(fh, delimiter=delimiter, quoting=quoting)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+            rows = [(reader.line_num, row) for row in reader]
+        except csv.Error as err:
+            raise DataError(
+                f"{path}:{reader.line_num}: cannot read the row ({err}); split the overlong cell, or save "
+                "the file with LF or CRLF line ends"
+            ) from None
         if not header:
             return []
-        for row in reader:
-            number = reader.line_num
+        for number, row in rows:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):

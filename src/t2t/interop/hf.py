@@ -68,13 +68,30 @@ def family_for_config(cfg: ModelConfig) -> Family | None:
 def read_hf_config(directory: Path) -> dict[str, Any]:
     path = directory / "config.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(
             f"{directory}: no config.json; not a Hugging Face checkpoint directory"
         ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: not valid JSON ({err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise CheckpointError(f"{path}: not valid JSON ({type(err).__name__}: {err})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: holds a {type(data).__name__}, not a JSON object of config fields")
+    return data
+
+
+def config_from_hf(hf_config: dict[str, Any], where: str) -> ModelConfig:
+    """The t2t config of a transformers config.json; a field of the wrong type or value is one
+    CheckpointError naming the file, not a TypeError deep in the conversion."""
+    family = family_for_model_type(hf_config.get("model_type", ""))
+    try:
+        return family.config_from_hf(hf_config)
+    except ConfigError as err:
+        raise CheckpointError(f"{where}: {err}") from None
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise CheckpointError(
+            f"{where}: a field of config.json has the wrong type or value ({type(err).__name__}: {err})"
+        ) from None
 
 
 SAFETENSORS = "model.safetensors"
@@ -268,10 +285,7 @@ def convert_from_hf(
     t2t config of hf_config when the caller has made it already (`family.config_from_hf`)."""
     family = family_for_model_type(hf_config.get("model_type", ""))
     if cfg is None:
-        try:
-            cfg = family.config_from_hf(hf_config)
-        except ConfigError as err:
-            raise CheckpointError(f"{where}: {err}") from None
+        cfg = config_from_hf(hf_config, where)
     if isinstance(hf_state, CheckpointTensors):  # rename without reading: normalize passes values through
         hf_state = hf_state.renamed(family.normalize)
     else:

@@ -478,7 +478,21 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
 def _text(text: Any) -> str:
     if not isinstance(text, str):
         raise DataError(f"a text to encode should be a str, got {type(text).__name__}; convert it first")
+    if not text.isascii():
+        _check_unicode(text)
     return text
+
+
+def _check_unicode(text: str) -> None:
+    """A lone surrogate (a byte that was not UTF-8, kept by Python's surrogateescape, as in a command
+    line's argument) is no character the tokenizer can read."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise DataError(
+            f"the text holds {text[err.start : err.end]!r}, which is not a character (bytes that were not "
+            "UTF-8); give UTF-8 text"
+        ) from None
 
 
 def _texts(texts: Sequence[str]) -> list[str]:
@@ -491,6 +505,8 @@ def _check_texts(texts: list[Any]) -> None:
     for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise DataError(f"texts[{index}] should be a str, got {type(text).__name__}; convert it first")
+        if not text.isascii():
+            _check_unicode(text)
 
 
 # transformers' clean_up_tokenization, for tokenizer configs that ask for it.

@@ -36,6 +36,7 @@ from t2t.tokenizer.specials import (
     SpecialTokens,
 )
 from t2t.utils import delegates
+from t2t.utils.io import user_path
 
 MODEL_KIND = {"Unigram": SENTENCEPIECE, "WordPiece": WORDPIECE, "BPE": BPE}
 # Keys of a loaded tokenizer_config.json that describe where it was loaded from, or that tokenizer.json
@@ -87,7 +88,7 @@ def load_directory(name_or_path: str | Path) -> Tokenizer:
 
 
 def _resolve(name_or_path: str | Path) -> Path:
-    path = Path(name_or_path).expanduser()
+    path = user_path(name_or_path)
     if path.is_dir():
         return path
     if path.is_file():

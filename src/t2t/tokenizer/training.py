@@ -26,6 +26,7 @@ from t2t.tokenizer.core import Tokenizer
 from t2t.tokenizer.loading import bpe_tokenizer, sentencepiece_tokenizer, wordpiece_tokenizer
 from t2t.tokenizer.specials import DEFAULT_SPECIALS, GPT2_EOT, SENTENCEPIECE, WORDPIECE
 from t2t.utils import delegates
+from t2t.utils.io import user_path
 from t2t.utils.resources import shipped
 
 _BYTES = 256  # a byte-level BPE starts from all 256 bytes
@@ -160,7 +161,7 @@ def _check_inputs(inputs: Sequence[str | Path]) -> list[Path]:
         inputs = [inputs]
     if not inputs:
         raise DataError("no input files to train on; pass at least one text file")
-    paths = [shipped(Path(p).expanduser()) for p in inputs]
+    paths = [shipped(user_path(p)) for p in inputs]
     for path in paths:
         if not path.exists():
             raise DataError(f"{path}: no such file; pass an existing UTF-8 text file")

@@ -17,6 +17,7 @@ from t2t.data.features import OBJECTIVES as STREAM_OBJECTIVES
 from t2t.data.features import check_objective_options
 from t2t.errors import ConfigError
 from t2t.finetune.objectives import HEAD_OBJECTIVES, check_head_options
+from t2t.model.memory import check_fits
 from t2t.peft.config import PeftConfig
 
 OPTIMIZERS = ("adamw", "adafactor")
@@ -24,6 +25,7 @@ SCHEDULES = ("constant", "inverse_sqrt", "cosine", "linear")
 # Text objectives (t2t.data: a task or mixture, or a corpus file) and the head objectives of BERT's
 # heads and GPT's input transformations (t2t.finetune: data.train / data.test files).
 OBJECTIVES = STREAM_OBJECTIVES + HEAD_OBJECTIVES
+MAX_SEED = 2**63 - 1  # torch.manual_seed and the Random of a shuffled epoch take 64-bit seeds
 DEFAULT_STEPS = 1000  # a run that gives neither max_steps nor epochs
 SS_SCHEDULES = ("none", "constant", "linear", "exponential", "inverse_sigmoid")
 
@@ -98,6 +100,10 @@ class DataSection(StrictConfig):
         check_range("batch_size", self.batch_size, 1)
         check_range("max_input_length", self.max_input_length, 1)
         check_range("max_target_length", self.max_target_length, 1)
+        check_range("seed", self.seed, 0, MAX_SEED)
+        # One batch's token ids must fit in memory (a batch of 10**9 rows would fill for ever).
+        tokens = self.batch_size * (self.max_input_length + self.max_target_length)
+        check_fits(f"batch_size={self.batch_size}", 4 * 8 * tokens, "cpu", "give a smaller batch_size")
         for name in ("limit_train", "limit_eval"):
             value = getattr(self, name)
             if value is not None:
@@ -157,6 +163,7 @@ class OptimSection(StrictConfig):
         check_range("eps", self.eps, 0.0)
         check_range("eps1", self.eps1, 0.0)
         check_range("eps2", self.eps2, 0.0)
+        check_range("decay_rate", self.decay_rate, -1.0, 0.0)  # Adafactor's 1 - t**decay_rate
         if self.beta1 is not None:
             check_range("beta1", self.beta1, 0.0, 1.0)
 
@@ -201,6 +208,8 @@ class EvalSection(StrictConfig):
     def validate(self) -> None:
         check_range("every", self.every, 0)
         check_range("patience", self.patience, 0)
+        if self.metrics is not None and not self.metrics:
+            raise ConfigError("metrics=[] names none; name at least one, or null for the objective's own")
         check_choice("mode", self.mode, ("auto", "max", "min"))
         if self.limit is not None:
             check_range("limit", self.limit, 1)
@@ -302,6 +311,7 @@ class TrainConfig(StrictConfig):
     peft: PeftConfig = field(default_factory=PeftConfig)  # LoRA / adapters (t2t.peft); method none: off
 
     def validate(self) -> None:
+        check_range("seed", self.seed, 0, MAX_SEED)
         if self.max_steps is not None:
             check_range("max_steps", self.max_steps, 1)
         if self.epochs is not None:

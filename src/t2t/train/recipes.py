@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from t2t.configbase import read_config_file
 from t2t.errors import ConfigError
 from t2t.finetune.recipe import is_legacy, legacy_override, legacy_recipe, recipe_names, recipe_path
 from t2t.finetune.spec import HeadSpec
 from t2t.train.config import TrainConfig
-from t2t.utils.yamlio import load_yaml
 
 # Few-shot prompting's names for the built-in sentence and pair tasks.
 FEWSHOT_TASKS = {
@@ -26,10 +26,12 @@ FEWSHOT_TASKS = {
 
 def load_recipe(name_or_file: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """A recipe by name (configs/finetune/NAME.yaml) or by file, with `key=value` overrides."""
-    path = recipe_path(name_or_file)
-    data = load_yaml(path.read_text(encoding="utf-8")) if path.suffix != ".json" else None
-    if data is not None and is_legacy(data):
-        cfg = TrainConfig.from_dict(legacy_recipe(data, str(path)))
+    path, data = read_config_file(recipe_path(name_or_file))
+    if is_legacy(data):
+        try:
+            cfg = TrainConfig.from_dict(legacy_recipe(data, str(path)))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
     else:
         cfg = TrainConfig.load(path)
     return cfg.with_overrides([new for item in overrides or [] for new in legacy_override(item)])

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from t2t.errors import CheckpointError
+from t2t.utils.io import user_path
 
 _HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt"]
 TOKENIZER_FILES = ["*.json", "*.model", "*.txt"]
@@ -16,7 +17,7 @@ def resolve(name_or_path: str | Path, revision: str | None = None, patterns: lis
     """A local directory as it is; anything else is a hub repo id, downloaded (or found in the cache).
     `patterns` limits the download (e.g. TOKENIZER_FILES: a tokenizer needs no weights)."""
     patterns = patterns or _HUB_FILES
-    path = Path(name_or_path).expanduser()
+    path = user_path(name_or_path)
     if path.is_dir():
         return path
     if path.exists():

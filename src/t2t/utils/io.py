@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from t2t.errors import ConfigError
+
 _NEW_FILE_MODE = 0o666  # what open() asks for; the kernel takes the umask off
 
 
@@ -102,3 +104,14 @@ def unwritable(path: Path) -> str | None:
             "its permissions"
         )
     return None
+
+
+def user_path(path: str | Path) -> Path:
+    """`~/x` and `~user/x` expanded; a `~name` of no such user is a ConfigError (pathlib raises a bare
+    RuntimeError), not a traceback."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise ConfigError(
+            f"{path}: {str(path).split('/')[0]} names no user here; give the path in full"
+        ) from None

@@ -126,7 +126,10 @@ _with_number_resolvers(ConfigDumper)
 def load_yaml(text: str) -> Any:
     """Parse user YAML (a file's text or a `key=value` value) with ConfigLoader; yaml.YAMLError on bad
     input, whose `problem_mark` gives the line."""
-    return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: builds plain data only
+    try:
+        return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: builds plain data only
+    except RecursionError:  # PyYAML recurses once per level of nesting
+        raise yaml.YAMLError("nested too deeply to read") from None
 
 
 def dump_yaml(data: Any) -> str:
