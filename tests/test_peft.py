@@ -3,8 +3,6 @@ exchanged with Hugging Face PEFT (the test-only oracle) in both directions."""
 
 from __future__ import annotations
 
-import warnings
-
 import peft
 import pytest
 import torch
@@ -29,7 +27,10 @@ from t2t.train import TrainConfig
 from hf_reference import reference, reference_inputs
 
 TOL = 1e-4
-warnings.filterwarnings("ignore", message=".*fan_in_fan_out.*")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:fan_in_fan_out:UserWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+]
 
 
 def tiny(preset: str = "t5-tiny", seed: int = 0, **fields) -> t2t.T2TModel:

@@ -66,13 +66,11 @@ class LoRALinear(nn.Linear):
         if self.merged or not self.lora_A:
             return y
         h = self.lora_dropout(x)
+        # Added in place (the base's backward does not need y): no full-width delta buffer; the scale is
+        # applied to the narrow [..., r] tensor.
         for name, a in self.lora_A.items():
             start, stop = self.parts[name]
-            delta = F.linear(F.linear(h, a), self.lora_B[name]) * self.scales[name]  # [..., stop - start]
-            if stop - start == self.out_features:
-                y = y + delta
-            else:
-                y[..., start:stop] += delta  # in place: no full-width delta buffer
+            y[..., start:stop] += F.linear(F.linear(h, a) * self.scales[name], self.lora_B[name])
         return y
 
     def delta_weight(self, name: str) -> torch.Tensor:
