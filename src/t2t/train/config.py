@@ -27,6 +27,7 @@ SCHEDULES = ("constant", "inverse_sqrt", "cosine", "linear")
 OBJECTIVES = STREAM_OBJECTIVES + HEAD_OBJECTIVES
 MAX_SEED = 2**63 - 1  # torch.manual_seed and the Random of a shuffled epoch take 64-bit seeds
 DEFAULT_STEPS = 1000  # a run that gives neither max_steps nor epochs
+RL_METHODS = ("none", "scst", "mrt")
 SS_SCHEDULES = ("none", "constant", "linear", "exponential", "inverse_sigmoid")
 
 
@@ -239,6 +240,35 @@ class CheckpointSection(StrictConfig):
 
 
 @dataclass
+class RLSection(StrictConfig):
+    """Sequence-level fine-tuning (t2t.train.rl): train on the model's own samples, each weighted by its
+    reward minus a baseline. scst: one sample, the greedy output's reward as the baseline (self-critical
+    sequence training); mrt: `samples` outputs, the mean reward of the others as the baseline."""
+
+    method: str = "none"  # none | scst | mrt
+    reward: str = (
+        "chrf"  # a t2t metric scored per example (chrf, bleu, rouge, exact_match, ...) or module:function
+    )
+    samples: int = 1  # outputs sampled per input (mrt: at least 2)
+    temperature: float = 1.0
+    max_new_tokens: int = 32
+    kl_weight: float = 0.0  # penalty on log p - log p_start of the sampled tokens (0: none)
+    mle_weight: float = 0.0  # teacher-forced loss added beside the samples' (0: none)
+
+    def validate(self) -> None:
+        check_choice("method", self.method, RL_METHODS)
+        check_range("samples", self.samples, 1, 64)
+        if self.method == "mrt" and self.samples < 2:
+            raise ConfigError("method=mrt compares samples with each other: set samples to 2 or more")
+        check_range("temperature", self.temperature, 1e-3, 100.0)
+        check_range("max_new_tokens", self.max_new_tokens, 1, 4096)
+        check_range("kl_weight", self.kl_weight, 0.0)
+        check_range("mle_weight", self.mle_weight, 0.0)
+        if not self.reward:
+            raise ConfigError("reward is empty; name a metric (chrf, exact_match, ...) or module:function")
+
+
+@dataclass
 class ScheduledSamplingSection(StrictConfig):
     """Scheduled sampling (Bengio et al. 2015) with the two-pass decoder of Mihaylova & Martins (2019).
 
@@ -307,6 +337,7 @@ class TrainConfig(StrictConfig):
     eval: EvalSection = field(default_factory=EvalSection)
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     scheduled_sampling: ScheduledSamplingSection = field(default_factory=ScheduledSamplingSection)
+    rl: RLSection = field(default_factory=RLSection)
     distributed: DistributedSection = field(default_factory=DistributedSection)
     peft: PeftConfig = field(default_factory=PeftConfig)  # LoRA / adapters (t2t.peft); method none: off
 
@@ -322,6 +353,11 @@ class TrainConfig(StrictConfig):
         check_range("label_smoothing", self.label_smoothing, 0.0, 1.0)
         check_range("log_every", self.log_every, 1)
         check_range("max_bad_steps", self.max_bad_steps, 1)
+        if self.rl.method != "none" and self.scheduled_sampling.schedule != "none":
+            raise ConfigError(
+                "rl and scheduled_sampling both replace teacher forcing; turn one off (scheduled_sampling."
+                "schedule: none, or rl.method: none)"
+            )
         if self.epochs is not None and self.max_steps is None and not self.data.from_files:
             raise ConfigError(
                 "epochs counts passes over data.train, but the examples come from a task or mixture "

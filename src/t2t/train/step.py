@@ -34,6 +34,7 @@ class StepStats:
     ss_prob: float = 0.0
     ss_replaced: float = 0.0
     dead: bool = False  # finite, but the gradient is exactly zero: nothing can learn any more
+    rl: dict[str, float] | None = None  # sequence-level training: reward, baseline, kl, sample_length
 
 
 class OptimizerStep:
@@ -49,14 +50,22 @@ class OptimizerStep:
         dist: distributed.DistInfo,
         device: torch.device,
         ss_generator: torch.Generator,
+        tokenizer: Any = None,
     ) -> None:
         self.cfg, self.model, self.wrapped = cfg, model, wrapped
         self.optimizer, self.scheduler = optimizer, scheduler
         self.dist, self.device, self.ss_generator = dist, device, ss_generator
         self.kind = loss_kind(model)
         self.fsdp = dist.enabled and cfg.distributed.strategy == "fsdp"
+        self.rl = None
+        if cfg.rl.method != "none":
+            from t2t.train.rl import SequenceLevelLoss
+
+            self.rl = SequenceLevelLoss(model, tokenizer, cfg.rl)
 
     def __call__(self, micro: list[Batch], step: int) -> StepStats:
+        if self.rl is not None:
+            return self._sequence_level(micro)
         cfg = self.cfg
         counts = [count_targets(b, self.kind) for b in micro]
         local_inputs = sum(_input_tokens(b) for b in micro)
@@ -111,6 +120,42 @@ class OptimizerStep:
             ss_prob=ss_prob,
             ss_replaced=replaced / replaceable if replaceable else 0.0,
             dead=finite and has_grads and grad_norm == 0.0 and n_tok + n_rows > 0,
+        )
+
+    def _sequence_level(self, micro: list[Batch]) -> StepStats:
+        """One update of t2t.train.rl's loss: each input's sampled outputs, weighted by their advantage."""
+        local_rows = sum(int(b["input_ids"].shape[0]) for b in micro)
+        (n_rows,) = distributed.all_reduce_sum([local_rows], self.dist, self.device)
+        total, logged = 0.0, {"reward": 0.0, "baseline": 0.0, "kl": 0.0, "sample_length": 0.0}
+        for i, batch in enumerate(micro):
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            rows = int(batch["input_ids"].shape[0])
+            with self._gradient_sync(last=i == len(micro) - 1), self._autocast():
+                loss_sum, stats = self.rl(self.wrapped, batch)
+                loss = loss_sum / max(n_rows, 1) * self.dist.world_size
+            loss.backward()
+            total += float(loss_sum.detach())
+            for key in logged:
+                logged[key] += getattr(stats, key) * rows
+        total, *sums = distributed.all_reduce_sum([total, *logged.values()], self.dist, self.device)
+        logged = {key: value / max(n_rows, 1) for key, value in zip(logged, sums)}
+        step_loss = total / max(n_rows, 1)
+        grad_norm, has_grads = self._clip_gradients()
+        finite = math.isfinite(step_loss) and math.isfinite(grad_norm)
+        if finite:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+        return StepStats(
+            loss=step_loss,
+            grad_norm=grad_norm,
+            finite=finite,
+            target_tokens=int(logged["sample_length"] * n_rows),
+            tokens=int(n_rows * logged["sample_length"]),
+            dead=finite and has_grads and grad_norm == 0.0 and logged["reward"] != logged["baseline"],
+            rl=logged,
         )
 
     def _gradient_sync(self, last: bool) -> Any:

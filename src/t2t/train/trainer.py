@@ -191,6 +191,7 @@ class Trainer:
             self.dist,
             self.device,
             self.ss_generator,
+            tokenizer=self.tokenizer,
         )
 
     # ------------------------------------------------------------------------------------------ loop
@@ -270,6 +271,8 @@ class Trainer:
             self.log.write(
                 "scheduled_sampling", self.step, {"ss_prob": stats.ss_prob, "ss_replaced": stats.ss_replaced}
             )
+        if stats.rl is not None:  # every step: the reward curve is what sequence-level training is about
+            self.log.write("rl", self.step, stats.rl)
         progress.update(1, stats.loss, lr, tokens_per_s, stats.ss_prob if sampling else None)
         self._check_health(stats)
 
