@@ -119,3 +119,14 @@ def tiny_model_for(tokenizer: Tokenizer, arch: str, seed: int = 0) -> t2t.T2TMod
             pad_id=eos,
         )
     return t2t.build_model(cfg).eval()
+
+
+def save_tiny_pipeline(directory: Path) -> Path:
+    """A tiny T5 with spread weights and its sentencepiece tokenizer saved side by side in
+    directory/model, what `load_pipeline`, `t2t generate` and `t2t eval` take."""
+    tokenizer = train_tokenizer(directory, "sentencepiece", 300)
+    model = tiny_model_for(tokenizer, "encoder-decoder", seed=1)
+    spread_weights(model, 1)
+    model.save_pretrained(directory / "model")
+    tokenizer.save_pretrained(directory / "model")
+    return directory / "model"

@@ -183,8 +183,10 @@ def test_numbers_in_a_train_yaml_and_in_overrides(tmp_path):
     cfg = TrainConfig.load(path)
     assert (cfg.max_steps, cfg.optim.lr, cfg.optim.weight_decay) == (1000, 3e-4, 1e-2)
     assert type(cfg.max_steps) is int
-    cfg = cfg.with_overrides(["optim.lr=1e6", "max_steps=2_000"])
+    cfg = cfg.with_overrides(["optim.weight_decay=0", "optim.lr=1e6", "max_steps=2_000"])
     assert (cfg.optim.lr, cfg.max_steps) == (1e6, 2000)
+    with pytest.raises(ConfigError, match=r"weight_decay=0.5 times lr=1000000.0 is at least 1"):
+        cfg.with_overrides(["optim.weight_decay=0.5"])  # decoupled decay would flip every weight
     with pytest.raises(ConfigError, match=r"max_steps=1.5 should be an integer"):
         cfg.with_overrides(["max_steps=1.5"])
 

@@ -8,20 +8,14 @@ from typing import ClassVar
 
 import pytest
 
-from generation_helpers import spread_weights, tiny_model_for, train_tokenizer
+from generation_helpers import save_tiny_pipeline
 from t2t.cli.main import main
 from t2t.metrics import compute
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("ckpt")
-    tokenizer = train_tokenizer(directory, "sentencepiece", 300)
-    model = tiny_model_for(tokenizer, "encoder-decoder", seed=1)
-    spread_weights(model, 1)
-    model.save_pretrained(directory / "model")
-    tokenizer.save_pretrained(directory / "model")
-    return directory / "model"
+    return save_tiny_pipeline(tmp_path_factory.mktemp("ckpt"))
 
 
 @pytest.fixture

@@ -269,3 +269,28 @@ def test_a_bug_while_decoding_answers_500_and_the_scheduler_goes_on(t5, monkeypa
         assert follow_out.answers() == lone_answers(served, follow)
     finally:
         engine.stop(10)
+
+
+@pytest.mark.parametrize(("mode", "together"), [("int8-weight-only", 3), ("int8-dynamic", 1)])
+def test_a_quantized_model_serves_what_it_generates_alone(tmp_path_factory, mode, together):
+    """--quantize: the served model is the int8 one, and its answers are the tokens a lone greedy generate
+    of that model gives. int8-dynamic quantises each call's activations with one scale for the whole
+    batch, so its answers can depend on what they are batched with (the test found it): only a lone
+    request is compared there; int8-weight-only is compared batched."""
+    from t2t.model.quantize import quantization_of
+
+    directory = save_tiny_checkpoint(tmp_path_factory.mktemp("serve-int8") / "t5", "encoder-decoder")
+    served = load_served_model(ServeSettings(model=str(directory), quantize=mode))
+    assert quantization_of(served.model) == mode
+    settings = ServeSettings(model="-", batch_wait_ms=300)
+    specs = [(prompt, {"max_tokens": 8, "temperature": 0}) for prompt in PROMPTS[:together]]
+    _, jobs, results = run_together(served, settings, specs)
+    for (job, _), answers in zip(jobs, results, strict=True):
+        assert answers == lone_answers(served, job)
+
+
+def test_an_unknown_quantization_is_refused_in_the_settings():
+    from t2t.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="int4"):
+        ServeSettings(model="-", quantize="int4")

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from t2t.train import read_metrics
+from test_train_support import run_training_process
 
 STEPS = 12
 RECIPE = [
@@ -49,22 +48,7 @@ def _train_steps(run_dir: Path) -> list[int]:
 
 def _run(run_dir: Path, kill_at: int | None = None) -> None:
     extra = (f"max_steps={STEPS}", "checkpoint.every=1", "checkpoint.keep_last=2", "--resume")
-    proc = subprocess.Popen(
-        _command(run_dir, *extra), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    if kill_at is None:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err.decode()[-3000:]
-        return
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        steps = _train_steps(run_dir)
-        if steps and steps[-1] >= kill_at:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    run_training_process(_command(run_dir, *extra), run_dir, kill_at, env=_env(), stdout=subprocess.PIPE)
 
 
 @pytest.mark.slow

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from t2t.train import read_metrics
+from test_train_support import run_training_process
 
 TESTS = Path(__file__).parent
 STEPS = 14
@@ -37,22 +35,10 @@ Trainer(cfg, model=tiny_model(dropout=0.1), train_stream=ToyStream(4)).fit()
 
 
 def _run(directory: Path, kill_at: int | None = None) -> int:
+    argv = [sys.executable, "-c", SCRIPT, str(directory)]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(directory)], env=env, stderr=subprocess.PIPE)
-    if kill_at is None:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        return STEPS
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        steps = [r["step"] for r in read_metrics(directory / "run") if r["kind"] == "train"]
-        if steps and steps[-1] >= kill_at:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    return steps[-1]
+    reached = run_training_process(argv, directory / "run", kill_at, env=env)
+    return STEPS if kill_at is None else reached
 
 
 def _final_weights(directory: Path) -> dict[str, torch.Tensor]:

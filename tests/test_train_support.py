@@ -207,3 +207,31 @@ def _merged(base: dict[str, Any], fields: dict[str, Any]) -> TrainConfig:
         else:
             base[key] = value
     return TrainConfig.from_dict(base)
+
+
+def run_training_process(argv: list[str], run_dir: Any, kill_at: int | None = None, **popen: Any) -> int:
+    """Run a training process to its end (it must exit 0; returns -1), or SIGKILL it as soon as
+    run_dir's metrics.jsonl records a train step >= kill_at, returning the last step recorded (the
+    kill-and-resume tests)."""
+    import signal
+    import subprocess
+    import time
+
+    from t2t.train import read_metrics
+
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, **popen)
+    if kill_at is None:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()[-3000:]
+        return -1
+    deadline = time.monotonic() + 600
+    steps: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        steps = [r["step"] for r in read_metrics(run_dir) if r["kind"] == "train"]
+        if steps and steps[-1] >= kill_at:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    return steps[-1]

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from t2t.errors import DataError
 from t2t.metrics import compute, get_metric
 from t2t.utils.io import atomic_write_text
@@ -150,6 +152,21 @@ def _generate(pipe: Any, prompts: list[str], labels: list[str], bar: Any) -> tup
     return answers, len(cut)
 
 
+def _precision(model: Any) -> dict[str, str]:
+    """The dtype the model computes in, when not float32, and its int8 quantisation, if any: the scores
+    of a reduced-precision model say so."""
+    from t2t.model.quantize import quantization_of
+
+    found = {}
+    dtype = getattr(model, "dtype", None)
+    if isinstance(dtype, torch.dtype) and dtype != torch.float32:
+        found["dtype"] = str(dtype).removeprefix("torch.")
+    mode = quantization_of(model) if isinstance(model, torch.nn.Module) else None
+    if mode is not None:
+        found["quantize"] = mode
+    return found
+
+
 def _cap(limit: int | None) -> int | None:
     """islice takes at most sys.maxsize; a larger limit means every example just the same."""
     return None if limit is None else min(limit, sys.maxsize)
@@ -187,6 +204,7 @@ def evaluate(
             "max_new_tokens": max_new_tokens,
             "num_beams": num_beams,
             "limit": limit,
+            **_precision(model),
         },
     )
     for task in resolved:

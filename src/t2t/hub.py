@@ -8,6 +8,10 @@ may be sharded (`max_shard_size`), and `generation_config.json` holds the model'
 Loading builds the model on the meta device and puts each weight read from the files into it as it is
 (in the dtype asked for): no throw-away initialised model, no second copy of the weights, so a
 checkpoint loads in about its own size of memory.
+
+Quantised models (`from_pretrained(..., quantize="int8-dynamic")`, t2t.model.quantize) save in t2t's
+format with `t2t_quantization.json` beside the weights (the mode and the int8 layers); loading such a
+directory puts the int8 weights back as they were saved, without quantising anything again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from t2t.errors import CheckpointError, ConfigError, T2TError
 from t2t.interop.hf import (
     SAFETENSORS,
     SAFETENSORS_INDEX,
+    config_from_hf,
     convert_from_hf,
     family_for_config,
     family_for_model_type,
@@ -35,6 +40,7 @@ from t2t.interop.hf import (
 from t2t.model import weights
 from t2t.model.build import check_model_fits, empty_model, load_weights
 from t2t.model.models import T2TModel
+from t2t.model.quantize import as_mode, empty_quantized, quantization_of, quantize_model, quantized_layers
 from t2t.peft.files import has_adapter, load_adapter
 from t2t.peft.inject import merge
 from t2t.utils import delegates
@@ -44,6 +50,7 @@ from t2t.utils.io import atomic_write_text
 T2T_CONFIG = "t2t_config.json"
 WEIGHTS = SAFETENSORS
 GENERATION_CONFIG = "generation_config.json"
+QUANTIZATION = "t2t_quantization.json"  # a quantised model's mode and int8 layers (t2t format only)
 # dtype names from_pretrained takes besides torch dtypes ("auto": the dtype the weights are stored in).
 DTYPES = {
     "float32": torch.float32,
@@ -81,12 +88,18 @@ def from_pretrained(
     name_or_path: str | Path,
     *,
     dtype: torch.dtype | str | None = None,
+    quantize: str | None = None,
     revision: str | None = None,
     check_finite: bool = True,
     adapter: bool = True,
 ) -> T2TModel:
     """Load a t2t or Hugging Face checkpoint as a t2t model, in fp32 unless dtype says otherwise
     (torch.bfloat16 / "bfloat16" / "bf16", ..., or "auto": the dtype the weights are stored in).
+
+    quantize: "int8-dynamic" (or "int8") / "int8-weight-only": the linear layers, the token embedding
+    and the vocabulary projection become int8 (t2t.model.quantize), after loading in dtype, which stays
+    the dtype of everything else and of the computation around the int8 products. A directory saved
+    from a quantised model loads quantised without quantize= (asking for another mode is refused).
 
     adapter: apply an adapter saved beside the weights (a LoRA / adapter run's checkpoint, t2t.peft),
     LoRA folded into the weights; False: the base model alone.
@@ -95,20 +108,27 @@ def from_pretrained(
     then answer nothing; one pass over the weights, cheap beside reading them.
     """
     target = as_dtype(dtype)
+    mode = as_mode(quantize)
     estimate = target if isinstance(target, torch.dtype) else None  # for the memory check
     directory = resolve(name_or_path, revision)
+    saved = _read_quantization(directory)
+    if saved is not None and mode is not None and mode != saved["mode"]:
+        raise CheckpointError(
+            f"{directory} holds a model quantised as {saved['mode']}; it cannot become {mode} without its "
+            "float weights: load the float checkpoint with quantize=" + repr(mode)
+        )
     hf_config: dict[str, Any] | None = None
+    if saved is not None and not (directory / T2T_CONFIG).is_file():
+        raise CheckpointError(
+            f"{directory}: {QUANTIZATION} without {T2T_CONFIG}; a quantised model saves in t2t's format"
+        )
     if (directory / T2T_CONFIG).is_file():
         cfg = ModelConfig.load(directory / T2T_CONFIG)
         check_model_fits(cfg, dtype=estimate)  # refuse a config too large before reading any weight
         state, missing = _read_native(directory), []
     elif (directory / "config.json").is_file():
         hf_config = read_hf_config(directory)
-        family = family_for_model_type(hf_config.get("model_type", ""))  # an unknown family: refused here
-        try:
-            declared = family.config_from_hf(hf_config)
-        except ConfigError as err:
-            raise CheckpointError(f"{directory}: {err}") from None
+        declared = config_from_hf(hf_config, str(directory))  # an unknown family or bad field: refused here
         check_model_fits(declared, dtype=estimate)  # before reading (or converting) any weight
         cfg, state, missing = convert_from_hf(
             hf_config, read_state_dict(directory), where=str(directory), cfg=declared
@@ -116,9 +136,17 @@ def from_pretrained(
     else:
         raise CheckpointError(f"{directory}: neither {T2T_CONFIG} nor config.json; not a model checkpoint")
     if target == "auto":  # the dtype the weights are stored in
-        target = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
+        floats = (
+            t for k, t in state.items() if t.is_floating_point() and not (saved and k.endswith(".scale"))
+        )
+        target = next((t.dtype for t in floats), torch.float32)  # (int8 layers' scales are float32)
     target = target if isinstance(target, torch.dtype) else torch.float32
     model = empty_model(cfg, target)  # refuses a config too large for the memory; allocates nothing
+    if saved is not None:  # empty int8 layers where the saved ones go: nothing is quantised again
+        try:
+            empty_quantized(model, saved["mode"], saved["layers"], target)
+        except ConfigError as err:
+            raise CheckpointError(f"{directory / QUANTIZATION}: {err}") from None
     mismatch = weights.find_shape_mismatch(model, state)
     if mismatch is not None:
         raise CheckpointError(_mismatch_line(directory, mismatch, hf_config))
@@ -133,9 +161,29 @@ def from_pretrained(
     model.missing_weights = missing  # type: ignore[attr-defined]
     model.generation_config = _read_generation_config(directory, cfg)
     if adapter and has_adapter(directory):
+        if saved is not None:
+            raise CheckpointError(f"{directory}: an adapter beside quantised weights cannot be merged")
         merge(load_adapter(model, directory))  # t2t.peft: the embedded adapter, LoRA merged
+    if mode is not None and saved is None:
+        quantize_model(model, mode)  # layer by layer: each float weight is freed as its int8 one is made
     model.eval()
     return model
+
+
+def _read_quantization(directory: Path) -> dict[str, Any] | None:
+    """The quantisation a directory was saved with ({"mode", "layers"}), or None."""
+    path = directory / QUANTIZATION
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        mode = as_mode(data["mode"])
+        layers = data["layers"]
+        if mode is None or not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+            raise ValueError("layers should be a list of layer names")
+    except (OSError, KeyError, TypeError, ValueError) as err:  # JSON and ConfigError are ValueErrors
+        raise CheckpointError(f"{path}: not a t2t quantisation file ({err})") from None
+    return {"mode": mode, "layers": layers}
 
 
 def _check_finite(state: dict[str, torch.Tensor], where: str) -> None:
@@ -259,8 +307,23 @@ def save_pretrained(
         raise ConfigError(f"format={format!r} is not one of auto, hf, t2t")
     directory = Path(directory)
     cfg = model.config
+    mode = quantization_of(model)
+    if mode is not None and format == "hf":
+        raise ConfigError(
+            f"a quantised model ({mode}) saves in t2t's format only (format='t2t' or 'auto'): transformers "
+            "does not read t2t's int8 layers"
+        )
     state = dict(model.state_dict())
-    if format == "hf" or (format == "auto" and family_for_config(cfg) is not None):
+    quantization = directory / QUANTIZATION
+    if mode is not None:
+        write_safetensors(
+            directory, state, max_shard_size=max_shard_size, total_parameters=model.num_parameters()
+        )
+        cfg.save(directory / T2T_CONFIG)
+        layers = quantized_layers(model)
+        atomic_write_text(quantization, json.dumps({"mode": mode, "layers": layers}, indent=2) + "\n")
+        stale = directory / "config.json"
+    elif format == "hf" or (format == "auto" and family_for_config(cfg) is not None):
         save_hf(cfg, state, directory, max_shard_size=max_shard_size, total_parameters=model.num_parameters())
         stale = directory / T2T_CONFIG
     else:
@@ -271,6 +334,8 @@ def save_pretrained(
         stale = directory / "config.json"
     if stale.exists():  # a directory re-saved in the other format must not keep the old config
         stale.unlink()
+    if mode is None and quantization.exists():  # nor the quantisation of a model saved there before
+        quantization.unlink()
     _write_generation_config(model, directory, generation_config)
     return directory
 
@@ -281,6 +346,7 @@ delegates.provide("save_pretrained", save_pretrained)  # model.save_pretrained(.
 
 __all__ = [
     "DTYPES",
+    "QUANTIZATION",
     "TOKENIZER_FILES",
     "T2TError",
     "as_dtype",

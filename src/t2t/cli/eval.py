@@ -14,6 +14,7 @@ from t2t.cli.common import (
     resolve_device,
     warnings_as_lines,
 )
+from t2t.cli.generate import add_precision_arguments, precision_options
 from t2t.errors import T2TError
 
 EXAMPLE = (
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-beams", type=positive_int, default=1, help="beam search with N beams (1: greedy)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_device_argument(p)
+    add_precision_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     register_builtin_tasks()
     out_dir = check_output_dir(args.out, "--out ")  # a bad --out or task name fails before the model loads
     tasks = resolve_tasks(task_names(args.tasks))
-    pipe = load_pipeline(args.model, device=resolve_device(args.device))
+    pipe = load_pipeline(args.model, device=resolve_device(args.device), **precision_options(args))
     with warnings_as_lines("eval", every=False):  # a warning (prompts cut to fit) is one line, like an error
         report = evaluate(
             pipe.model,

@@ -142,6 +142,36 @@ def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+# --dtype / --quantize: the weights' precision (from_pretrained's dtype= and quantize=).
+DTYPE_CHOICES = ("float32", "bfloat16", "float16", "auto")
+QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic", "int8-weight-only")
+
+
+def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dtype and --quantize (also used by t2t eval); `precision_options(args)` reads them."""
+    g = parser.add_argument_group("precision (docs/generation.md: reduced precision)")
+    g.add_argument(
+        "--dtype",
+        choices=DTYPE_CHOICES,
+        default=None,
+        help="dtype of the weights and the computation (float32; auto: as stored; bfloat16 where the CPU "
+        "has AVX-512 BF16 or on a GPU)",
+    )
+    g.add_argument(
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        default=None,
+        help="int8 linear layers, embedding and vocabulary projection: int8 (= int8-dynamic: activations "
+        "quantised at run time, the fastest on CPU) or int8-weight-only; a directory saved quantised loads "
+        "quantised without it",
+    )
+
+
+def precision_options(args: argparse.Namespace) -> dict[str, Any]:
+    """load_pipeline's / from_pretrained's dtype= and quantize= from the flags."""
+    return {"dtype": args.dtype, "quantize": args.quantize}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate",
@@ -174,6 +204,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--limit", type=positive_int, default=None, help="score the first N test examples")
     add_device_argument(p)
+    add_precision_arguments(p)
     add_decoding_arguments(p)
     p.set_defaults(handler=run)
 
@@ -245,7 +276,11 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     with warnings_as_lines("generate"):
         pipe = load_pipeline(
-            args.model, device=device, truncate=not args.no_truncate, batch_size=args.batch_size
+            args.model,
+            device=device,
+            truncate=not args.no_truncate,
+            batch_size=args.batch_size,
+            **precision_options(args),
         )
         config = resolve_config(pipe.model, pipe.config, **decoding_options(args))  # bad values fail here
         if args.input is None:
@@ -263,7 +298,9 @@ def _answer_task(args: argparse.Namespace) -> int:
     from t2t.train.recipes import fewshot_spec
 
     spec = fewshot_spec(args.task)  # an unknown task fails before the model loads
-    pipe = load_pipeline(args.model, device=resolve_device(args.device), batch_size=args.batch_size)
+    pipe = load_pipeline(
+        args.model, device=resolve_device(args.device), batch_size=args.batch_size, **precision_options(args)
+    )
     config = resolve_config(pipe.model, pipe.config, **decoding_options(args))
     report = run_fewshot(pipe, args.task, spec, args.shots, limit=args.limit, **config.to_dict())
     scores = "  ".join(f"{k} {v:.2f}" for k, v in report.scores.items())

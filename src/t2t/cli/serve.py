@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from t2t.cli.common import example_epilog, int_at_least, non_negative_float, non_negative_int, positive_int
+from t2t.cli.generate import QUANTIZE_CHOICES
 
 SERVE_EXTRA = "pip install 't2t[serve]'"
 SERVE_MODULES = ("fastapi", "uvicorn", "prometheus_client", "jinja2")
@@ -67,6 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="float32",
         help="weights' dtype (float32)",
     )
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        default=None,
+        help="int8 weights: int8 (= int8-dynamic, the fastest on CPU) or int8-weight-only "
+        "(docs/generation.md: reduced precision)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (cpu)")
     p.add_argument(
         "--threads",
@@ -114,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         batch_wait_ms=args.batch_wait_ms,
         join_wait_ms=args.join_wait_ms,
         dtype=args.dtype,
+        quantize=args.quantize,
         device=args.device,
         **({"threads": args.threads} if args.threads else {}),
         shutdown_timeout_s=args.shutdown_timeout,

@@ -3,6 +3,9 @@
 The stream's position is (examples read, pieces waiting): both go into `state_dict()`, and a stream
 loaded from it yields exactly the batches the original would have yielded next. Under DDP every rank
 builds the same global batch of `batch_size` rows and keeps its own contiguous share of them.
+
+Featurising (tokenising, span corruption, ...) depends only on an example and its index, so it can run
+in other processes (`featurize_with`, t2t.data.workers) without changing a single batch.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +84,9 @@ class BatchStream:
         self.consumed = 0  # examples read from the source
         self.batches = 0
         self.pending: deque = deque()  # pieces made but not yet in a batch
-        self._examples: Iterator[dict] | None = None
+        self._examples: Iterator[tuple[list, dict | None]] | None = None  # (pieces, stats delta) each
+        # (examples from index i on, i) -> their (pieces, stats delta) in order, computed elsewhere
+        self._featurize: Callable[[Iterator[dict], int], Iterable[tuple[list, dict | None]]] | None = None
         self._exhausted = False
         self._warned: set[str] = set()
         self._barren = 0  # examples in a row that gave no piece
@@ -107,20 +112,49 @@ class BatchStream:
     def __iter__(self) -> BatchStream:
         return self
 
+    @property
+    def parallel_featurizing(self) -> bool:
+        """Whether examples can be featurised apart from each other: all objectives but next-sentence
+        prediction, whose negatives come from the documents seen before."""
+        f = self.featurizer
+        return not (f.objective == "mlm_nsp" and f.options["nsp"])
+
+    def featurize_with(
+        self, featurize: Callable[[Iterator[dict], int], Iterable[tuple[list, dict | None]]] | None
+    ) -> None:
+        """Have `featurize(examples, start)` featurise the examples (index `start` on): it yields each
+        one's (pieces, the featurizer stats it added), in order, as `self.featurizer(example, index)`
+        would (t2t.data.workers runs it in worker processes). None: featurise here again."""
+        if featurize is not None and not self.parallel_featurizing:
+            raise ConfigError(
+                "next-sentence prediction featurises examples in order; it cannot use data workers"
+            )
+        self._featurize = featurize
+        self._examples = None
+
+    def _featurized(self, start: int) -> Iterator[tuple[list, dict | None]]:
+        examples = self._source(start)
+        if self._featurize is not None:
+            yield from self._featurize(examples, start)
+            return
+        for index, example in enumerate(examples, start):
+            yield self.featurizer(example, index), None
+
     def _fill(self) -> bool:
         """Make sure a piece is waiting; False when the source has ended."""
         while not self.pending:
             if self._exhausted:
                 return False
             if self._examples is None:
-                self._examples = self._source(self.consumed)
+                self._examples = self._featurized(self.consumed)
             try:
-                example = next(self._examples)
+                pieces, stats = next(self._examples)
             except StopIteration:
                 self._exhausted = True
                 self.featurizer.finish()
                 return False
-            pieces = self.featurizer(example, self.consumed)
+            if stats:
+                self.featurizer.stats.update(stats)  # what the featurizer counted in a worker
             self.pending.extend(pieces)
             self.consumed += 1
             self._barren = 0 if pieces else self._barren + 1

@@ -192,15 +192,18 @@ def load_pipeline(
     *,
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
+    quantize: str | None = None,
     **options: Any,
 ) -> Pipeline:
     """The pipeline of a checkpoint directory that holds a model and its tokenizer side by side (as
     `Pipeline.save_pretrained` writes one). dtype: torch.float32 (default), torch.bfloat16,
-    torch.float16, their names ("bfloat16", "bf16", ...) or "auto" (as the weights are stored)."""
+    torch.float16, their names ("bfloat16", "bf16", ...) or "auto" (as the weights are stored).
+    quantize: "int8-dynamic" (or "int8"), "int8-weight-only" or None (as saved): int8 linear layers,
+    embedding and vocabulary projection (t2t.model.quantize; docs/generation.md, "Reduced precision")."""
     from t2t.hub import from_pretrained
     from t2t.tokenizer import load_tokenizer
 
-    model = from_pretrained(directory, dtype=dtype)
+    model = from_pretrained(directory, dtype=dtype, quantize=quantize)
     tokenizer = load_tokenizer(directory)
     if tokenizer.vocab_size > model.config.vocab_size:
         raise T2TError(

@@ -22,6 +22,7 @@ from t2t.errors import CheckpointError, T2TError
 from t2t.generation.inputs import check_model
 from t2t.hub import from_pretrained, resolve
 from t2t.model.models import DecoderLM, EncoderDecoderLM
+from t2t.model.quantize import quantization_of
 from t2t.serve.settings import ServeSettings
 from t2t.tokenizer.core import Tokenizer, load_tokenizer
 from t2t.utils.devices import resolve_device
@@ -99,12 +100,14 @@ def _eos_ids(model: EncoderDecoderLM | DecoderLM, generation_config: dict[str, A
 
 
 def load_served_model(settings: ServeSettings) -> ServedModel:
-    """Read the checkpoint directory of `settings.model` onto its device, in its dtype."""
+    """Read the checkpoint directory of `settings.model` onto its device, in its dtype and int8
+    quantisation (a directory saved quantised loads as saved)."""
     started = time.perf_counter()
     directory = resolve(settings.model)
     device = resolve_device(settings.device)
     dtype = getattr(torch, settings.dtype)
-    model = check_model(from_pretrained(directory, dtype=dtype)).to(device).eval()
+    model = from_pretrained(directory, dtype=dtype, quantize=settings.quantize)
+    model = check_model(model).to(device).eval()
     tokenizer = load_tokenizer(directory)
     if tokenizer.vocab_size > model.config.vocab_size:
         raise T2TError(
@@ -123,11 +126,12 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
         },
     )
     log.info(
-        "loaded %s (%s, %s parameters, %s on %s) in %.1f s%s",
+        "loaded %s (%s, %s parameters, %s%s on %s) in %.1f s%s",
         directory,
         model.config.arch,
         f"{model.num_parameters():,}",
         settings.dtype,
+        f", {quantization_of(model)}" if quantization_of(model) else "",
         device,
         time.perf_counter() - started,
         ", with a chat template" if served.chat_template else "",

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from t2t.errors import ConfigError
+from t2t.model.quantize import as_mode
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -26,6 +27,7 @@ class ServeSettings:
     batch_wait_ms: float = 5.0  # an idle server waits this long for more requests before decoding
     join_wait_ms: float = 20.0  # while batches decode, waiting requests gather this long for a new one
     dtype: str = "float32"
+    quantize: str | None = None  # "int8" (= "int8-dynamic") or "int8-weight-only": t2t.model.quantize
     device: str = "cpu"
     # torch's threads on the scheduler thread (the setting is per thread: the caller's stays as it is).
     # The cores less one: on 2 cores, 2 decoding threads made requests 4-30x slower, the OpenMP workers
@@ -48,6 +50,7 @@ class ServeSettings:
             raise ConfigError("batch_wait_ms, join_wait_ms and shutdown_timeout_s should not be negative")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r} is not one of {', '.join(DTYPES)}")
+        object.__setattr__(self, "quantize", as_mode(self.quantize))  # an unknown mode fails here
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port={self.port} is not a TCP port (0 to 65535)")
         if self.api_key is not None and not self.api_key.strip():

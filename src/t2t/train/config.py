@@ -92,6 +92,9 @@ class DataSection(StrictConfig):
     shuffle: bool = False  # each epoch of each task in its own seeded order (the split is held in memory)
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # objective options (noise_density, ...)
+    # Worker processes featurising examples beside training (t2t.data.workers): the same batches, the
+    # same resume. None: $T2T_DATA_WORKERS, else 0 (all in the training thread).
+    workers: int | None = None
     replay: ReplaySection = field(default_factory=ReplaySection)
 
     def validate(self) -> None:
@@ -102,6 +105,8 @@ class DataSection(StrictConfig):
         check_range("max_input_length", self.max_input_length, 1)
         check_range("max_target_length", self.max_target_length, 1)
         check_range("seed", self.seed, 0, MAX_SEED)
+        if self.workers is not None:
+            check_range("workers", self.workers, 0, 64)
         # One batch's token ids must fit in memory (a batch of 10**9 rows would fill for ever).
         tokens = self.batch_size * (self.max_input_length + self.max_target_length)
         check_fits(f"batch_size={self.batch_size}", 4 * 8 * tokens, "cpu", "give a smaller batch_size")
@@ -156,6 +161,11 @@ class OptimSection(StrictConfig):
         check_choice("name", self.name, OPTIMIZERS)
         check_range("lr", self.lr, 0.0)
         check_range("weight_decay", self.weight_decay, 0.0)
+        if self.lr * self.weight_decay >= 1.0:  # (decoupled: each step scales weights by 1 - lr * wd)
+            raise ConfigError(
+                f"weight_decay={self.weight_decay!r} times lr={self.lr!r} is at least 1: decoupled weight "
+                "decay would zero or flip every weight at each step; give a weight_decay below 1 / lr"
+            )
         check_range("grad_clip", self.grad_clip, 0.0)
         check_range("clip_threshold", self.clip_threshold, 0.0)
         # `not 0 <= b < 1` (rather than `b < 0 or b >= 1`) so that NaN fails too

@@ -14,7 +14,7 @@ from typing import Any
 from t2t.errors import ConfigError
 
 _FIXED = ("model.", "data.", "seed", "grad_accum_steps", "optim.name", "peft.")
-_FREE_ANYWAY = ("data.replay.report",)
+_FREE_ANYWAY = ("data.replay.report", "data.workers")  # workers make the same batches
 _SILENT = (
     "run_dir",
     "resume",

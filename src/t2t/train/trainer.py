@@ -12,6 +12,7 @@ Checkpoints hold everything needed to continue bit-identically (`resume: true`).
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from t2t.data.workers import prefetch
 from t2t.errors import T2TError
 from t2t.model.transformer import set_activation_checkpointing
 from t2t.peft.inject import apply_peft
@@ -85,6 +87,7 @@ class Trainer:
         eval_tasks: Sequence[Any] | None = None,
         eval_stream: Any = None,
         eval_fn: EvalFn | None = None,
+        data_workers: int | None = None,
     ) -> None:
         self.config = cfg = config
         self.run_dir = Path(cfg.run_dir)
@@ -127,7 +130,9 @@ class Trainer:
                 world_size=self.dist.world_size,
             )
         self.objective = objective
-        self.stream = objective.stream
+        # data_workers (else data.workers, else $T2T_DATA_WORKERS, else 0): the input pipeline in
+        # background processes, same batches, same resume (t2t.data.workers)
+        self.stream = prefetch(objective.stream, _data_workers(cfg, data_workers))
         self.max_steps = cfg.steps_for(objective.examples_per_epoch)
         metric = cfg.eval.metric if cfg.eval.metric != "auto" else objective.metric
         metric = metric or cfg.eval.resolved_metric(has_loss)
@@ -229,6 +234,8 @@ class Trainer:
         finally:
             progress.close()
             self.log.close()
+            if hasattr(self.stream, "close"):
+                self.stream.close()  # background data workers, if any
         return TrainResult(
             step=self.step,
             losses=self.losses,
@@ -422,6 +429,21 @@ class Trainer:
 # --------------------------------------------------------------------------------------------- helpers
 def _wants_cuda(cfg: TrainConfig) -> bool:
     return cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+
+
+def _data_workers(cfg: TrainConfig, given: int | None) -> int:
+    if given is not None:
+        return given
+    if cfg.data.workers is not None:
+        return cfg.data.workers
+    raw = os.environ.get("T2T_DATA_WORKERS", "0")
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = -1
+    if not 0 <= workers <= 64:
+        raise T2TError(f"T2T_DATA_WORKERS={raw!r} is not a worker count; give 0 to 64 or unset it")
+    return workers
 
 
 def _seed_everything(seed: int) -> None:
