@@ -684,7 +684,7 @@ def _token_agreement(tokenizer, answers: list[str], reference: list[str]) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--models", default=None, help="t2t preset names, t5-* or gpt2* (t5-small,gpt2)")
     parser.add_argument("--rounds", type=int, default=None, help="timed runs per engine and workload (3)")
     parser.add_argument("--engines", default=None, help=f"comma-separated, of {', '.join(ENGINES)}")

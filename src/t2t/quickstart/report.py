@@ -57,8 +57,9 @@ def target_verdicts(scores: dict[str, dict[str, dict[str, float]]]) -> dict[str,
 
 def target_lines(scores: dict[str, dict[str, dict[str, float]]]) -> list[str]:
     lines = [
-        f"Target: at least {RULE_TARGET:.0f} exact match on every rule task (its held-out items need the "
-        "rule, not a memorised fact):"
+        f"Target: at least {RULE_TARGET:.0f} exact match on every rule task's test split, whose names, places, "
+        "jobs, objects and properties never occur in training or pretraining text (unseen entities: the "
+        "model must read them from the input):"
     ]
     for task, met in target_verdicts(scores).items():
         cells = [
