@@ -28,13 +28,17 @@ from t2t.quickstart.tasks import DATA_DIR, QUICKSTART_TASKS, RULE_TARGET, regist
 from t2t.utils.io import atomic_open, atomic_write_text
 
 CORPUS = DATA_DIR.parent / "finetune" / "corpus" / "train.txt"
+# Items of the test splits: their names, places, words and numbers never occur in any training text.
 PROMPTS = (
-    "translate English to German: four hundred and twelve",
+    "translate English to German: one hundred and sixty-six",
     "classify sentiment: The harvest was rich and everyone rejoiced.",
-    "question: Where does Clara live? context: Tom works as a baker. Clara lives in Lisbon.",
-    "summarize: It was a cold day. Emma, a pilot from Oslo, built a wooden bridge on Sunday. Nobody expected it.",
-    "reasoning: If it rains, the ground gets wet. It rains. What happens to the ground?",
-    "reasoning: If the sun shines, the road gets dry. The sun does not shine. What happens to the road?",
+    "question: What does Bjarnlaug work as? context: Bjarnlaug works as a logger. Fridah lives in Nancy.",
+    "summarize: The news spread quickly. Dario, a wagoner from Tongjing, tethered the hayrig on Monday. "
+    "It was a cold day.",
+    "reasoning: If the erythrina inosculates, the ironing gets hyperopic. The erythrina inosculates. "
+    "What happens to the ironing?",
+    "reasoning: If the pollen bustles, the pane gets deadening. The pollen does not bustle. What happens "
+    "to the pane?",
 )
 
 
