@@ -3,7 +3,7 @@ background data workers (t2t.data.workers), against what a t5-small training ste
 
     .venv/bin/python benchmarks/data_speed.py                 # span corruption at the t5-small shape
     .venv/bin/python benchmarks/data_speed.py --workers 0 1 2 4 --batches 400
-    .venv/bin/python benchmarks/data_speed.py --objective text2text
+    .venv/bin/python benchmarks/data_speed.py --objective prefix_lm
     .venv/bin/python benchmarks/data_speed.py --quick         # smoke test: few batches, tiny model
 
 The corpus is the built-in prose corpus (data/builtin/finetune/corpus/train.txt) repeated endlessly,

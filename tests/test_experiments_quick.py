@@ -105,7 +105,20 @@ def test_exposure_bias(tmp_path, work) -> None:
     sampled = (tmp_path / "exposure_bias" / "runs" / "ss_linear" / "seed-0" / "metrics.jsonl").read_text()
     probs = [json.loads(line)["ss_prob"] for line in sampled.splitlines() if '"scheduled_sampling"' in line]
     assert probs[0] == 0.0 and probs[-1] == 0.5  # the schedule ran: teacher forcing first, then sampling
-    assert "`rl` variant" in result.analysis.verdict
+    assert "tf_then_rl" in result.analysis.verdict  # the RL arm ran
+
+
+def test_the_rl_arm_is_compared_with_more_teacher_forcing() -> None:
+    from t2t.experiments.analysis import _continuation_line
+
+    def record(variant: str, score: float) -> dict:
+        return {"variant": variant, "point": {}, "status": "ok", "metrics": {"em": score}}
+
+    records = [record("tf_then_rl", s) for s in (90.0, 91.0, 92.0)]
+    records += [record("tf_then_tf", s) for s in (80.0, 81.0, 79.0)]
+    line = _continuation_line(records, "em")
+    assert "RL (tf_then_rl) scores 91.00 against 80.00" in line and "clearly better" in line
+    assert _continuation_line(records[:3], "em") == "."  # no tf_then_tf: nothing to compare
 
 
 def test_transfer(tmp_path, work) -> None:
@@ -176,6 +189,22 @@ def test_the_command_runs_in_parallel_processes_and_prints_the_table(tmp_path, c
     assert (out / "report.md").exists() and (out / "grad_norms.png").exists()
     results = json.loads((out / "results.json").read_text())
     assert results["jobs"] == 2 and all(r["status"] == "ok" for r in results["records"])
+    # --reanalyse writes the report again from results.json alone, keeping when and where it ran
+    report = (out / "report.md").read_text()
+    (out / "report.md").unlink()
+    (out / "grad_norms.png").unlink()
+    capsys.readouterr()
+    assert main(["experiment", "--reanalyse", "--out", str(out)]) == 0
+    assert "verdict: Against residual" in capsys.readouterr().out
+    assert (out / "report.md").read_text() == report and (out / "grad_norms.png").exists()
+    assert json.loads((out / "results.json").read_text())["date"] == results["date"]
+
+
+def test_reanalyse_of_a_folder_without_results_is_one_line(tmp_path, capsys) -> None:
+    from t2t.cli.main import main
+
+    assert main(["experiment", "--reanalyse", "--out", str(tmp_path)]) == 2
+    assert "results.json" in capsys.readouterr().err
 
 
 def test_the_command_refuses_an_out_that_holds_a_report(tmp_path, capsys) -> None:

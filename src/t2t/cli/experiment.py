@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 from t2t.cli.common import check_new_dir, example_epilog, int_at_least, warnings_as_lines
 
@@ -52,6 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="write into an OUT that holds an earlier report")
     p.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    p.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="write --out's report, results.json and plots again from its results.json (no training)",
+    )
     p.add_argument("--keep-checkpoints", action="store_true", help="keep every run's final checkpoint")
     p.set_defaults(handler=run)
 
@@ -67,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:16} {spec.title} ({runs} runs, at most {spec.budget.minutes:g} min)")
             print(f"{'':16} claim: {spec.claim}")
         return 0
+    if args.reanalyse:
+        return _reanalyse(args)
     if not args.name:
         raise ConfigError("name an experiment (t2t experiment --list names them) or pass --list")
     spec = load_spec(args.name, quick=args.quick, overrides=args.overrides)
@@ -96,4 +104,16 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"verdict: {result.analysis.verdict}")
     print(f"report: {result.out / 'report.md'} ({result.seconds / 60:.1f} min)")
+    return 0
+
+
+def _reanalyse(args: argparse.Namespace) -> int:
+    from t2t.errors import ConfigError
+    from t2t.experiments.runner import reanalyse
+
+    if not args.out:
+        raise ConfigError("--reanalyse needs --out DIR, the folder of an experiment's results.json")
+    analysis, _ = reanalyse(args.out)
+    print(f"verdict: {analysis.verdict}")
+    print(f"report: {Path(args.out) / 'report.md'}")
     return 0

@@ -470,7 +470,7 @@ def exposure_bias(spec: Any, records: list[Record], options: dict[str, Any]) -> 
         lead += f". {best_name} is clearly better than teacher forcing"
     else:
         lead += f". The best schedule, {best_name}, is within the seeds' noise of teacher forcing"
-    lead += ". An `rl` variant (RL fine-tuning, when it lands) is one more entry under variants."
+    lead += _continuation_line(records, metric)
     figures = [
         Plot(
             "position_errors.png",
@@ -479,6 +479,19 @@ def exposure_bias(spec: Any, records: list[Record], options: dict[str, Any]) -> 
         )
     ]
     return Analysis(tables, lead, findings, figures)
+
+
+def _continuation_line(records: list[dict[str, Any]], metric: str) -> str:
+    """The RL arm: after the same teacher-forced stage, equal extra steps of RL (tf_then_rl) against
+    more teacher forcing (tf_then_tf), when the experiment has both."""
+    rl, tf = values(of(records, "tf_then_rl"), metric), values(of(records, "tf_then_tf"), metric)
+    if not rl or not tf:
+        return "."
+    result = compare(rl, tf)
+    return (
+        f". At equal extra steps after the same teacher-forced stage, RL (tf_then_rl) scores {fmt(mean(rl))} "
+        f"against {fmt(mean(tf))} for more teacher forcing (tf_then_tf): {clear_word(result, True)}."
+    )
 
 
 def _late_table(records: list[Record], names: list[str]) -> Table:

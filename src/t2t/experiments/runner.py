@@ -103,6 +103,34 @@ def run_experiment(
     return ExperimentResult(spec, records, analysis, out, seconds, report)
 
 
+def reanalyse(out: str | Path) -> tuple[Analysis, str]:
+    """Write OUT/report.md, results.json and the plots again from the records in OUT/results.json with
+    today's analysis, training nothing (after a change to an analysis, or to draw the plots again).
+    The report keeps the date, machine and time of the runs."""
+    out = Path(out)
+    path = out / "results.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        spec = ExperimentSpec.from_dict(saved["spec"])
+        records = saved["records"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise T2TError(f"{path}: not the results.json of an experiment ({err})") from None
+    analysis = analyse(spec, records)
+    report = write_outputs(
+        spec,
+        records,
+        analysis,
+        out,
+        seconds=saved["seconds"],
+        seeds=saved["seeds"],
+        jobs=saved["jobs"],
+        command=saved["command"],
+        quick=saved["quick"],
+        measured={key: saved[key] for key in ("date", "machine", "torch")},
+    )
+    return analysis, report
+
+
 def _vocabulary(spec: ExperimentSpec, work: Path) -> Path | None:
     """The sentencepiece vocabulary of a text experiment, trained once (in this process)."""
     kinds = {u.data.get("kind") for u in spec.units(1) + spec.stage_units(1)}
@@ -159,8 +187,10 @@ def write_outputs(
     jobs: int,
     command: str,
     quick: bool,
+    measured: dict[str, Any] | None = None,
 ) -> str:
-    """results.json, the plots and report.md in `out`; returns the report's text."""
+    """results.json, the plots and report.md in `out`; returns the report's text. `measured`: the date,
+    machine and torch of runs made earlier (a report written again from their records keeps them)."""
     import torch
 
     info = {
@@ -178,6 +208,7 @@ def write_outputs(
         "torch": torch.__version__,
         "seconds": seconds,
         "budget_minutes": spec.budget.minutes,
+        **(measured or {}),
     }
     results = {
         **info,
