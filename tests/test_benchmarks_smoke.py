@@ -74,3 +74,10 @@ def test_data_speed_benchmark():
     out = _run("data_speed.py", "--quick", "--workers", "0", "2")
     lines = [line.split() for line in out.splitlines()]
     assert sum(1 for row in lines if row and row[0] in ("0", "2")) == 4  # alone and with training
+
+
+@pytest.mark.slow
+def test_quickstart_probe_prints_train_and_test_exact_match():
+    out = _run("quickstart_probe.py", "--task", "question", "--steps", "3", "--limit", "2")
+    lines = [line for line in out.splitlines() if "exact match" in line]
+    assert [line.split()[1] for line in lines] == ["train", "test"] and "(gold " in lines[0]

@@ -105,17 +105,7 @@ def run_quickstart(
     variants["from scratch"].load_state_dict(initial)  # the same initial weights, no pretraining
     for variant, model in variants.items():
         with _stage(report, f"finetune ({variant})", log):
-            stream = make_stream(
-                "quickstart",
-                tokenizer,
-                objective="text2text",
-                batch_size=plan.finetune_batch_size,
-                max_input_length=plan.max_input_length,
-                max_target_length=plan.max_target_length,
-                seed=seed,
-                shuffle=True,
-                pack=plan.finetune_pack,
-            )
+            stream = finetune_stream(plan, tokenizer, "quickstart", seed)
             run_dir = out / "runs" / f"finetune-{variant.replace(' ', '-')}"
             schedule = {"name": plan.finetune_schedule, "lr": plan.finetune_lr, "steps": plan.finetune_steps}
             _fit(plan, model, tokenizer, stream, run_dir, schedule, seed, device, progress)
@@ -179,6 +169,21 @@ def _train_tokenizer(plan: QuickstartPlan, tasks: list[Task], work: Path) -> Any
     return train_tokenizer(
         [work / "tokenizer.txt"],
         TokenizerConfig(vocab_size=plan.vocab_size, max_piece_length=plan.max_piece_length),
+    )
+
+
+def finetune_stream(plan: QuickstartPlan, tokenizer: Any, source: str, seed: int) -> Any:
+    """The fine-tuning batches of the plan: shuffled examples of a task or mixture, packed if it says so."""
+    return make_stream(
+        source,
+        tokenizer,
+        objective="text2text",
+        batch_size=plan.finetune_batch_size,
+        max_input_length=plan.max_input_length,
+        max_target_length=plan.max_target_length,
+        seed=seed,
+        shuffle=True,
+        pack=plan.finetune_pack,
     )
 
 
