@@ -15,11 +15,11 @@ with the loss on `y EOS` only. `SyntheticStream` is a batch stream with `state_d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from t2t.errors import ConfigError
+from t2t.experiments.indexed_stream import IndexedStream
 
 PAD, EOS, SEP = 0, 1, 2
 FIRST_SYMBOL = 3
@@ -115,7 +115,7 @@ def make_batch(pairs: list[tuple[list[int], list[int]]], arch: str) -> dict[str,
     }
 
 
-class SyntheticStream:
+class SyntheticStream(IndexedStream):
     """Endless batches of a SyntheticTask; batch i is a function of (seed, i) alone."""
 
     def __init__(self, task: SyntheticTask, batch_size: int, arch: str, seed: int = 0) -> None:
@@ -126,17 +126,3 @@ class SyntheticStream:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         rows = self.task.rows(self.batch_size, g)
         return make_batch([(r, target_of(self.task.task, r)) for r in rows], self.arch)
-
-    def __iter__(self) -> SyntheticStream:
-        return self
-
-    def __next__(self) -> dict[str, torch.Tensor]:
-        out = self.batch(self.position)
-        self.position += 1
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.position = int(state["position"])

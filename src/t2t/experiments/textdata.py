@@ -24,6 +24,7 @@ from t2t.data.objectives import mask_tokens, prefix_lm, span_corruption, span_co
 from t2t.data.task_table import get_task
 from t2t.data.tasks import Task
 from t2t.errors import ConfigError
+from t2t.experiments.indexed_stream import IndexedStream
 from t2t.quickstart.tasks import QUICKSTART_TASKS, register_quickstart_tasks
 from t2t.utils.io import atomic_write_text
 from t2t.utils.resources import builtin_dir
@@ -155,7 +156,7 @@ def corpus_task(lines_train: list[str], lines_validation: list[str]) -> Task:
     return Task("corpus", source, splits=("train", "validation"))
 
 
-class CorpusObjectiveStream:
+class CorpusObjectiveStream(IndexedStream):
     """Pretraining batches of an encoder-decoder on the corpus, by T5's objectives (section 3.3), all
     cut from the same text: the corpus is tokenized, concatenated and cut into chunks of the raw length
     that span corruption turns into `input_length` tokens; each objective makes one example of a chunk.
@@ -235,20 +236,6 @@ class CorpusObjectiveStream:
         ]
         tok = self.tokenizer
         return collate_seq2seq(rows, pad_id=tok.pad_id, decoder_start_id=tok.pad_id, packed=False)
-
-    def __iter__(self) -> CorpusObjectiveStream:
-        return self
-
-    def __next__(self) -> dict[str, torch.Tensor]:
-        out = self.batch(self.position)
-        self.position += 1
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.position = int(state["position"])
 
 
 def corpus_token_ids(lines: list[str], tokenizer: Any) -> list[int]:
