@@ -193,3 +193,22 @@ def test_reading_is_lazy(tmp_path):
     records = read_records(path)
     assert next(records) == {"inputs": "a"}  # the broken second line is not read yet
     assert records.where.endswith("big.jsonl:1")
+
+
+def test_a_deeply_nested_jsonl_line_is_a_data_error_even_with_a_raised_recursion_limit(tmp_path):
+    """json's C parser recurses once per level; with the recursion limit raised (as some tools do) a
+    line of 100,000 brackets would overflow the stack: it is refused before parsing."""
+    import sys
+
+    from t2t.data.sources import read_records
+    from t2t.errors import DataError
+
+    path = tmp_path / "deep.jsonl"
+    path.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200_000)
+    try:
+        with pytest.raises(DataError, match="nested too deeply"):
+            list(read_records(path))
+    finally:
+        sys.setrecursionlimit(limit)

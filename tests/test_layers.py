@@ -155,10 +155,14 @@ def test_no_import_cycle():
 
     import sys
 
-    sys.setrecursionlimit(10_000)
-    for node in sorted(MODULES):
-        if node not in index:
-            visit(node)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)  # the depth-first walk recurses once per import; restored after
+    try:
+        for node in sorted(MODULES):
+            if node not in index:
+                visit(node)
+    finally:
+        sys.setrecursionlimit(limit)
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 

@@ -153,6 +153,8 @@ class Records(Iterator[dict]):
             if not text.strip():
                 continue
             try:
+                if _nested_deeper_than(text, MAX_JSON_DEPTH):  # before json's C parser can exhaust the stack
+                    raise RecursionError
                 yield json.loads(text)
             except json.JSONDecodeError as err:
                 self._bad(
@@ -310,3 +312,32 @@ def _checked_rows(reader: Any, source: Any) -> Iterator[list[str]]:
                 f"{source.where}: cannot read the row ({err}); split the overlong cell, or save the file with "
                 "LF or CRLF line ends"
             ) from None
+
+
+MAX_JSON_DEPTH = 200  # deeper records are refused: json recurses in C once per level
+
+
+def _nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether a JSON text nests arrays / objects more than `limit` deep (strings skipped). json.loads
+    would raise RecursionError only at the interpreter's recursion limit, and where that limit has been
+    raised its C recursion can overflow the stack first. Normal lines cost two str.count calls."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
