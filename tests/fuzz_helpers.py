@@ -58,8 +58,8 @@ def examples(default: int) -> int:
 CASE_TIMEOUT = float(os.environ.get("T2T_FUZZ_TIMEOUT", "8"))
 FAILFAST = os.environ.get("T2T_FUZZ_FAILFAST", "") not in ("", "0")
 LOG_FILE = os.environ.get("T2T_FUZZ_LOG")
-MEMORY_LIMIT = 4 * 2**30  # address space while a case runs (a run here peaks at 1.3 GB): an absurd size fails
-# fast instead of pressing a shared machine into swapping
+MEMORY_BUDGET = 3 * 2**30  # address space a case may add to what the process already maps (a run here
+# peaks at 1.3 GB): an absurd size fails fast instead of pressing a shared machine into swapping
 RETRY_FACTOR = 3  # a case that hits the time limit runs again with this many times the limit
 HANGS_PER_TARGET = 1  # after this many hangs of one fuzzed field/option, its further cases are skipped
 
@@ -299,17 +299,33 @@ def _backstop(argv: list[str]) -> Any:
 
 
 @contextlib.contextmanager
-def memory_limit(limit: int = MEMORY_LIMIT) -> Iterator[None]:
-    """Cap the address space so an absurd allocation fails at once rather than swapping the machine."""
+def memory_limit(budget: int = MEMORY_BUDGET) -> Iterator[None]:
+    """Cap the address space so an absurd allocation fails at once rather than swapping the machine.
+
+    The cap is what the process maps now plus `budget`, not a fixed size: after hundreds of tests a
+    pytest process maps gigabytes it never touches (thread stacks, malloc arenas, libraries), and a fixed
+    cap then failed ordinary cases with MemoryError and overflowed the main thread's stack (SIGSEGV)."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = mapped_bytes() + budget
     new = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (new, hard))
     try:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def mapped_bytes() -> int:
+    """The address space this process maps now (VmSize), from /proc; 0 where there is no /proc."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 @contextlib.contextmanager
