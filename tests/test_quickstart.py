@@ -142,3 +142,22 @@ def test_fast_quickstart_end_to_end(tmp_path: Path) -> None:
     scored = json.loads((eval_out / "eval.json").read_text())
     exact = report["scores"]["pretrained"]["quickstart_translate"]["exact_match"]
     assert abs(scored["scores"]["quickstart_translate"]["exact_match"] - exact) < 1e-6
+
+
+def test_the_report_states_what_pretraining_changed() -> None:
+    from t2t.quickstart.report import transfer_lines
+
+    scores = {
+        "pretrained": {
+            "quickstart_translate": {"exact_match": 90.0, "chrf": 99.0},
+            "quickstart_x": {"f": 50.0},
+        },
+        "from scratch": {
+            "quickstart_translate": {"exact_match": 95.5, "chrf": 1.0},
+            "quickstart_x": {"f": 40.0},
+        },
+    }
+    (line,) = transfer_lines(scores)
+    assert "translate -5.5, x +10.0; mean +2.2" in line  # the first metric of each task, not chrF
+    assert "docs/experiments/transfer/report.md" in line
+    assert transfer_lines({"pretrained": scores["pretrained"]}) == []
