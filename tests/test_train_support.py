@@ -1,7 +1,8 @@
 """Stand-ins for the training tests: a deterministic batch stream with a saved position, and helpers.
 
 ToyStream implements the BatchStream protocol of t2t.data (iterate batches, state_dict /
-load_state_dict, rank / world_size rows of each global batch) on a learnable toy task: the target is
+load_state_dict: IndexedStream's, whose position is the whole state; rank / world_size rows of each
+global batch) on a learnable toy task: the target is
 the input reversed, so the loss falls within a few dozen steps of a tiny model.
 """
 
@@ -12,12 +13,13 @@ from typing import Any
 import torch
 
 import t2t
+from t2t.experiments.indexed_stream import IndexedStream
 from t2t.train import TrainConfig
 
 IGNORE = -100
 
 
-class ToyStream:
+class ToyStream(IndexedStream):
     def __init__(
         self,
         batch_size: int = 8,
@@ -49,21 +51,10 @@ class ToyStream:
         per = self.batch_size // self.world_size
         return make_batch(rows[self.rank * per : (self.rank + 1) * per], self.arch)
 
-    def __iter__(self) -> ToyStream:
-        return self
-
     def __next__(self) -> dict[str, torch.Tensor]:
         if self.limit is not None and self.position >= self.limit:
             raise StopIteration
-        out = self.batch(self.position)
-        self.position += 1
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.position = state["position"]
+        return super().__next__()
 
 
 def make_batch(rows: list[list[int]], arch: str) -> dict[str, torch.Tensor]:
