@@ -2,7 +2,8 @@
 
 Each stage is timed; the report compares every task's held-out score of the model fine-tuned from the
 pretrained weights with the same model fine-tuned from scratch for the same number of steps (the T5
-paper's transfer claim, at small scale). OUT ends up with `model/` (weights + tokenizer, what
+paper's transfer claim, at small scale), once with all the training data and once with a small share of
+it, where pretraining has room to show. OUT ends up with `model/` (weights + tokenizer, what
 `t2t generate --model OUT/model` and `t2t eval --model OUT/model` take), `report.md`, `report.json` and
 the training runs under `runs/`.
 """
@@ -88,30 +89,32 @@ def run_quickstart(
         pretrained = _build_model(plan, tokenizer)
         initial = {k: v.clone() for k, v in pretrained.state_dict().items()}
         report.parameters = sum(p.numel() for p in pretrained.parameters())
-        corpus = Task("quickstart_corpus", out / "work" / "pretrain.txt")
-        stream = make_stream(
-            corpus,
-            tokenizer,
-            objective="span_corruption",
-            batch_size=plan.pretrain_batch_size,
-            max_input_length=plan.pretrain_input_length,
-            max_target_length=plan.max_target_length * 2,
-            seed=seed,
-            pack=True,  # short lines share a row (attention stays inside each), as T5 concatenates
-        )
+        stream = pretrain_stream(plan, tokenizer, out / "work" / "pretrain.txt", seed)
         schedule = {"name": "inverse_sqrt", "lr": plan.pretrain_lr, "steps": plan.pretrain_steps}
         _fit(plan, pretrained, tokenizer, stream, out / "runs" / "pretrain", schedule, seed, device, progress)
-    variants = {"pretrained": pretrained, "from scratch": _build_model(plan, tokenizer)}
-    variants["from scratch"].load_state_dict(initial)  # the same initial weights, no pretraining
-    for variant, model in variants.items():
+    starts = {
+        "pretrained": {k: v.clone() for k, v in pretrained.state_dict().items()},
+        "from scratch": initial,
+    }
+    share = f"{plan.low_data_share:.0%}"
+    arms = [(v, start, "quickstart", plan.finetune_steps) for v, start in starts.items()]
+    low = _low_data_mixture(tasks, plan.low_data_share, seed)
+    arms += [(f"{v}, {share} of the data", start, low, plan.low_data_steps) for v, start in starts.items()]
+    models = {}
+    for variant, start, source, steps in arms:
         with _stage(report, f"finetune ({variant})", log):
-            stream = finetune_stream(plan, tokenizer, "quickstart", seed)
-            run_dir = out / "runs" / f"finetune-{variant.replace(' ', '-')}"
-            schedule = {"name": plan.finetune_schedule, "lr": plan.finetune_lr, "steps": plan.finetune_steps}
+            model = _build_model(plan, tokenizer)
+            model.load_state_dict(start)  # the pretrained weights, or the same initial ones without them
+            stream = finetune_stream(plan, tokenizer, source, seed)
+            run_dir = (
+                out / "runs" / f"finetune-{variant.replace(' ', '-').replace(',', '').replace('%', 'pct')}"
+            )
+            schedule = {"name": plan.finetune_schedule, "lr": plan.finetune_lr, "steps": steps}
             _fit(plan, model, tokenizer, stream, run_dir, schedule, seed, device, progress)
         with _stage(report, f"evaluate ({variant})", log):
             report.scores[variant] = _evaluate(model, tokenizer, tasks, plan, progress)
-    best = variants["pretrained"]
+        models[variant] = model
+    best = models["pretrained"]
     with _stage(report, "prompts + save", log):
         report.answers = _answer(best, tokenizer, PROMPTS)
         model_dir = out / "model"
@@ -126,7 +129,9 @@ def run_quickstart(
     return report
 
 
-STAGES = 7  # tokenizer, pretrain, finetune and evaluate for both variants, prompts + save
+STAGES = (
+    11  # tokenizer, pretrain, finetune and evaluate for both variants with all and some data, prompts + save
+)
 
 
 @contextmanager
@@ -172,8 +177,33 @@ def _train_tokenizer(plan: QuickstartPlan, tasks: list[Task], work: Path) -> Any
     )
 
 
-def finetune_stream(plan: QuickstartPlan, tokenizer: Any, source: str, seed: int) -> Any:
-    """The fine-tuning batches of the plan: shuffled examples of a task or mixture, packed if it says so."""
+def pretrain_stream(plan: QuickstartPlan, tokenizer: Any, text: Path, seed: int) -> Any:
+    """Pretraining batches of plan.pretrain_objective over the pretraining text: the lines tokenized,
+    concatenated and cut into chunks, one example a chunk (the objectives experiment's stream, so the
+    quickstart pretrains as that experiment measured)."""
+    from t2t.experiments.textdata import CorpusObjectiveStream, corpus_token_ids
+
+    lines = [line for line in text.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return CorpusObjectiveStream(
+        corpus_token_ids(lines, tokenizer),
+        tokenizer,
+        plan.pretrain_objective,
+        batch_size=plan.pretrain_batch_size,
+        input_length=plan.pretrain_input_length,
+        seed=seed,
+    )
+
+
+def _low_data_mixture(tasks: list[Task], share: float, seed: int) -> Any:
+    """The quickstart mixture over a seeded `share` of every task's training split (test splits whole)."""
+    from t2t.experiments.textdata import mixture_of, subset_task
+
+    return mixture_of([subset_task(task, share, seed)[0] for task in tasks], "equal", None, 1.0)
+
+
+def finetune_stream(plan: QuickstartPlan, tokenizer: Any, source: Any, seed: int) -> Any:
+    """The fine-tuning batches of the plan: shuffled examples of a task or mixture (a name or the object),
+    packed if it says so."""
     return make_stream(
         source,
         tokenizer,
